@@ -1,0 +1,81 @@
+"""Hyperparameter-conditioned input with MIP's magnitude-invariant encodings."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from .._parts import is_traced
+from .base import Conditioner
+
+__all__ = ["HyperparameterCondition", "encode"]
+
+ENCODINGS = ("cos|sin", "z|1-z", None)
+
+
+def encode(values: Tensor, encoding: str | None) -> Tensor:
+    """Encode values in [0, 1]: ``cos|sin`` -> ``[cos(pi z / 2), sin(pi z / 2)]`` (constant L2
+    norm, Gonzalez Ortiz et al. 2024); ``z|1-z`` -> ``[z, 1 - z]`` (constant L1 norm); ``None`` -> z.
+
+    Example:
+        >>> z = torch.tensor([[0.0, 1.0]])
+        >>> encode(z, "cos|sin").norm(dim=1)
+        tensor([1.4142])
+    """
+    if encoding == "cos|sin":
+        angle = values * (math.pi / 2)
+        return torch.cat([torch.cos(angle), torch.sin(angle)], dim=-1)
+    if encoding == "z|1-z":
+        return torch.cat([values, 1 - values], dim=-1)
+    if encoding is None:
+        return values
+    raise ValueError(f"unknown encoding {encoding!r}; choose one of {ENCODINGS}")
+
+
+class HyperparameterCondition(Conditioner):
+    """Hyperparameters ``lambda in [0, 1]^num`` -> encoded condition ``(W, 2 num)`` (or ``num``).
+
+    Args:
+        num: number of hyperparameters.
+        encoding: ``"cos|sin"`` (MIP, default), ``"z|1-z"`` or ``None``.
+
+    Values outside [0, 1] raise (checked outside ``vmap``/``torch.compile``, so tracing works).
+
+    Example:
+        >>> cond = HyperparameterCondition(2)
+        >>> cond(torch.tensor([[0.1, 0.9], [0.5, 0.5]])).shape
+        torch.Size([2, 4])
+    """
+
+    def __init__(self, num: int, encoding: str | None = "cos|sin"):
+        super().__init__()
+        if num < 1:
+            raise ValueError(f"HyperparameterCondition needs num >= 1, got {num}")
+        if encoding not in ENCODINGS:
+            raise ValueError(f"unknown encoding {encoding!r}; choose one of {ENCODINGS}")
+        self._config = {"num": num, "encoding": encoding}
+        self.num = num
+        self.encoding = encoding
+        self.out_dim = num * (1 if encoding is None else 2)
+        self.magnitude_invariant = encoding == "cos|sin"
+
+    def forward(self, values) -> Tensor:
+        values = torch.as_tensor(values, dtype=torch.get_default_dtype())
+        if values.ndim == 1 and values.shape[0] == self.num:
+            values = values.unsqueeze(0)
+        if values.ndim != 2 or values.shape[1] != self.num:
+            raise ValueError(
+                f"expected hyperparameters of shape (W, {self.num}) (or ({self.num},)), got "
+                f"{tuple(values.shape)}"
+            )
+        if not is_traced(values) and ((values < 0) | (values > 1)).any():
+            raise ValueError(
+                f"hyperparameters must lie in [0, 1] (normalise them first); got values in "
+                f"[{values.min().item():.4g}, {values.max().item():.4g}]"
+            )
+        return encode(values, self.encoding)
+
+    def describe(self) -> str:
+        return f"HyperparameterCondition({self.num}, encoding={self.encoding})"

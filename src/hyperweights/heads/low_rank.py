@@ -1,0 +1,88 @@
+"""Low-rank output: every matrix is emitted as ``A @ B.T`` of rank ``r`` (LoGAH-style decoder,
+Zhou et al. 2024, arXiv 2405.16287); vectors and biases are emitted directly."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ..parametrize.init import init_block
+from .base import Head
+
+__all__ = ["LowRankHead"]
+
+
+class LowRankHead(Head):
+    """Emits factors ``A: (rows, r)`` and ``B: (cols, r)`` per matrix (``rows = shape[0]``,
+    ``cols = prod(shape[1:])``); the matrix is ``A @ B.T`` reshaped to the parameter's shape.
+    With :class:`~hyperweights.MIP` the result is ``W0 + A @ B.T``.
+
+    Args:
+        rank: ``r``; a matrix whose rank bound ``min(rows, cols)`` is smaller is emitted in full.
+
+    Example:
+        >>> from torch import nn
+        >>> from hyperweights.target.spec import SpecTable
+        >>> head = LowRankHead(rank=2)
+        >>> head.prepare(SpecTable.from_parameters(nn.Linear(30, 20).named_parameters()))
+        >>> head.bind(in_dim=5, init="hyperfan")
+        >>> head(torch.randn(3, 1, 5)).shape
+        torch.Size([3, 620])
+        >>> head.out.out_features      # (20 + 30) * 2 factors + 20 bias entries
+        120
+    """
+
+    def __init__(self, rank: int = 8):
+        super().__init__()
+        if rank < 1:
+            raise ValueError(f"rank must be positive, got {rank}")
+        self._config = {"rank": rank}
+        self.rank = rank
+
+    def prepare(self, specs) -> None:
+        super().prepare(specs)
+        # layout of the emitted vector: per tensor either (A, B) factors or the tensor itself
+        self.plan = []
+        offset = 0
+        for s in specs:
+            rows, cols = s.matrix_shape if s.is_matrix else (s.numel, 1)
+            if s.is_matrix and self.rank < min(rows, cols):
+                size = (rows + cols) * self.rank
+                self.plan.append(("lowrank", s, offset, rows, cols))
+            else:
+                size = s.numel
+                self.plan.append(("direct", s, offset, rows, cols))
+            offset += size
+        self.emitted = offset
+
+    def bind(self, in_dim: int, init: str) -> None:
+        self.out = nn.Linear(in_dim, self.emitted)
+        for kind, s, off, rows, cols in self.plan:
+            if kind == "direct":
+                init_block(self.out.weight, self.out.bias, slice(off, off + s.numel),
+                           s.init_mean, s.init_std, in_dim, init)
+            else:
+                # entries of A @ B.T sum r products: factor std (std_k^2 / r)^(1/4) matches std_k;
+                # the mean goes to neither factor (a rank-r product cannot carry a constant offset)
+                factor_std = (s.init_std ** 2 / self.rank) ** 0.25
+                init_block(self.out.weight, self.out.bias, slice(off, off + (rows + cols) * self.rank),
+                           0.0, factor_std, in_dim, init)
+
+    def forward(self, features: Tensor) -> Tensor:
+        code = self.out(self._single(features))                      # (W, emitted)
+        w = code.shape[0]
+        parts = []
+        for kind, s, off, rows, cols in self.plan:
+            if kind == "direct":
+                parts.append(code[:, off:off + s.numel])
+            else:
+                a = code[:, off:off + rows * self.rank].view(w, rows, self.rank)
+                b = code[:, off + rows * self.rank:off + (rows + cols) * self.rank].view(w, cols, self.rank)
+                parts.append(torch.bmm(a, b.transpose(1, 2)).reshape(w, -1))
+        return torch.cat(parts, dim=1)
+
+    def describe(self) -> str:
+        n = sum(1 for p in self.plan if p[0] == "lowrank")
+        return f"LowRankHead(rank {self.rank}, {n} low-rank matrices)"

@@ -1,0 +1,82 @@
+"""A target and its hypernetwork as one module."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from .hypernetwork import HyperNetwork
+from .target.functional import ensemble_forward, functional_forward
+
+__all__ = ["HyperModel", "check_compatible"]
+
+
+def check_compatible(target: nn.Module, specs) -> None:
+    """Raise a ``ValueError`` naming every generated parameter that ``target`` lacks or whose
+    shape differs."""
+    own = {n: tuple(p.shape) for n, p in target.named_parameters()}
+    problems = []
+    for s in specs:
+        if s.name not in own:
+            problems.append(f"{s.name}: missing in {type(target).__name__}")
+        elif own[s.name] != s.shape:
+            problems.append(f"{s.name}: expected shape {s.shape}, target has {own[s.name]}")
+    if problems:
+        raise ValueError(
+            "the hypernetwork does not fit this target (a different architecture?): "
+            + "; ".join(problems)
+        )
+
+
+class HyperModel(nn.Module):
+    """``model(x, c)`` runs ``target`` with the weights ``hypernetwork(c)`` generates.
+
+    Args:
+        target: the module whose parameters are generated; non-generated parameters train as
+            ordinary parameters, buffers stay in it. It is never mutated by a call.
+        hypernetwork: a :class:`HyperNetwork` built for this target.
+
+    Batch rule: the condition batch ``W`` must be 1 (shared weights) or the data batch ``B``
+    (per-sample weights); :meth:`ensemble` applies ``K`` weight sets to the same inputs.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> import hyperweights as hw
+        >>> target = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+        >>> model = hw.HyperModel(target, hw.HyperNetwork(target, condition=hw.TaskEmbedding(5, 16)))
+        >>> model(torch.randn(10, 4), 2).shape                       # task 2 for the whole batch
+        torch.Size([10, 3])
+        >>> model.ensemble(torch.randn(10, 4), torch.arange(5)).shape   # all 5 tasks at once
+        torch.Size([5, 10, 3])
+    """
+
+    def __init__(self, target: nn.Module, hypernetwork: HyperNetwork):
+        super().__init__()
+        if not isinstance(hypernetwork, HyperNetwork):
+            raise TypeError(f"hypernetwork must be a HyperNetwork, got {type(hypernetwork).__name__}")
+        check_compatible(target, hypernetwork.specs)
+        self.target = target
+        self.hypernetwork = hypernetwork
+
+    def forward(self, x, condition, *args, **kwargs):
+        """``x: (B, ...)``; condition batch ``W`` in {1, B}; returns the target's output."""
+        return functional_forward(self.target, self.hypernetwork(condition), x, *args, **kwargs)
+
+    def ensemble(self, x, condition, *args, **kwargs):
+        """``K`` weight sets from ``condition`` applied to the same ``x``: returns ``(K, B, ...)``."""
+        return ensemble_forward(self.target, self.hypernetwork(condition), x, *args, **kwargs)
+
+    def generate(self, condition) -> dict[str, Tensor]:
+        """The generated weights ``{name: (W, *shape)}``."""
+        return self.hypernetwork(condition)
+
+    def static_parameters(self) -> dict[str, nn.Parameter]:
+        """The target's parameters that are *not* generated (trained as ordinary parameters)."""
+        generated = set(self.hypernetwork.generated_parameter_names)
+        return {n: p for n, p in self.target.named_parameters() if n not in generated}
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """What an optimizer should update: the hypernetwork and the static target parameters
+        (the target's generated parameters are never used, so they are left out)."""
+        return [*self.hypernetwork.parameters(),
+                *(p for p in self.static_parameters().values() if p.requires_grad)]

@@ -1,0 +1,58 @@
+"""Initialisation of output heads, driven by the target's own parameter statistics.
+
+``"hyperfan"`` (default): the rows of the head that produce tensor ``k`` are drawn with
+``std = target_std_k / sqrt(in_dim)`` and their bias is ``target_mean_k``, so that with unit-second-
+moment features (what the trunks' initialisation keeps) the generated tensor starts with the same
+mean and spread as the target's own initialisation (the idea of hyperfan-in, Chang et al. 2020,
+with the variance read from the target instead of derived per layer type; this also covers
+LayerNorm scales, embeddings and RNN weights).
+
+``"fan_out"``: HyperLight's per-tensor fan-out rule used with MIP (Gonzalez Ortiz et al. 2024):
+``kaiming_normal(mode="fan_out")`` on each tensor's block of rows and zero bias, so the residual
+``delta theta`` starts small relative to ``theta0`` for large tensors.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ..target.spec import ParamSpec
+
+__all__ = ["INIT_MODES", "init_block", "pooled_stats"]
+
+INIT_MODES = ("hyperfan", "fan_out")
+
+
+@torch.no_grad()
+def init_block(weight: Tensor, bias: Tensor | None, rows: slice, spec_mean: float, spec_std: float,
+               in_dim: int, mode: str) -> None:
+    """Initialise ``weight[rows]`` (and ``bias[rows]``) for one generated tensor."""
+    block = weight[rows]
+    if mode == "hyperfan":
+        block.normal_(0.0, spec_std / math.sqrt(in_dim)) if spec_std > 0 else block.zero_()
+        if bias is not None:
+            bias[rows].fill_(spec_mean)
+    elif mode == "fan_out":
+        n = max(block.shape[0], 1)
+        block.normal_(0.0, math.sqrt(2.0 / (1 + 0.01 ** 2)) / math.sqrt(n))
+        if bias is not None:
+            bias[rows].zero_()
+    else:
+        raise ValueError(f"unknown head init {mode!r}; choose one of {INIT_MODES}")
+
+
+def pooled_stats(specs) -> tuple[float, float]:
+    """Mean and standard deviation of all generated scalars pooled (for heads whose rows are
+    shared across tensors: chunked and per-layer heads)."""
+    specs = list(specs)
+    total = sum(s.numel for s in specs)
+    mean = sum(s.init_mean * s.numel for s in specs) / total
+    second = sum((s.init_std ** 2 + s.init_mean ** 2) * s.numel for s in specs) / total
+    return mean, math.sqrt(max(second - mean ** 2, 0.0))
+
+
+def spec_stats(spec: ParamSpec) -> tuple[float, float]:
+    return spec.init_mean, spec.init_std

@@ -1,0 +1,133 @@
+"""Running a target with generated weights: the one batch rule of the library.
+
+Generated weights always carry a leading weight-set dimension ``W``. With a data batch of ``B``:
+
+- ``W == 1``: one weight set for the whole batch, a plain :func:`torch.func.functional_call`;
+- ``W == B``: sample ``i`` uses weight set ``i`` (:func:`torch.func.vmap` over weights and data);
+- :func:`ensemble_forward`: ``K`` weight sets applied to the same ``B`` inputs -> ``(K, B, ...)``.
+
+The target is never mutated: parameters that are not generated are read from it, buffers stay in
+it, and :func:`torch.func.functional_call` restores everything even when the call raises.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+
+__all__ = ["functional_forward", "ensemble_forward", "weight_batch_size"]
+
+
+def weight_batch_size(weights: dict[str, Tensor]) -> int:
+    """The common leading dimension ``W`` of a dict of generated weights.
+
+    Raises:
+        ValueError: if the dict is empty or the tensors disagree on ``W``.
+    """
+    if not weights:
+        raise ValueError("no generated weights were given (empty dict)")
+    sizes = {name: w.shape[0] if w.ndim else None for name, w in weights.items()}
+    distinct = set(sizes.values())
+    if len(distinct) != 1 or None in distinct:
+        raise ValueError(
+            "every generated tensor must have the same leading weight-set dimension W; got "
+            + ", ".join(f"{n}: {s}" for n, s in sizes.items())
+        )
+    return distinct.pop()
+
+
+def _data_batch_size(args: tuple) -> int:
+    for a in args:
+        if isinstance(a, Tensor) and a.ndim > 0:
+            return a.shape[0]
+    raise ValueError(
+        "per-sample weights need a tensor positional argument whose first dimension is the data "
+        "batch B; got positional arguments of types " + str([type(a).__name__ for a in args])
+    )
+
+
+def _check_vmappable(target: nn.Module, what: str) -> None:
+    if not target.training:
+        return
+    for name, module in target.named_modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
+            raise RuntimeError(
+                f"{what} runs the target under torch.func.vmap, but {name or 'the target'} is a "
+                f"{type(module).__name__} in training mode, whose running-statistics update cannot be "
+                "batched. Put the target in eval mode (target.eval()), or build it with "
+                "track_running_stats=False, or use a GroupNorm/LayerNorm."
+            )
+
+
+def functional_forward(target: nn.Module, weights: dict[str, Tensor], *args, **kwargs):
+    """Call ``target(*args, **kwargs)`` with generated ``weights``.
+
+    Args:
+        target: any module; it is not modified.
+        weights: ``{name: (W, *param.shape)}`` with ``W == 1`` (shared) or ``W == B`` (per sample).
+        *args: the target's positional inputs; tensors whose first dimension is ``B`` are split per
+            sample when ``W == B`` (others are passed whole).
+        **kwargs: passed unchanged to the target.
+
+    Returns:
+        whatever the target returns, with the data batch ``B`` first.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> net = nn.Linear(3, 2)
+        >>> w = {"weight": torch.randn(4, 2, 3), "bias": torch.zeros(4, 2)}
+        >>> functional_forward(net, w, torch.randn(4, 3)).shape   # per-sample weights
+        torch.Size([4, 2])
+    """
+    num_sets = weight_batch_size(weights)
+    if num_sets == 1:
+        return functional_call(target, {n: w[0] for n, w in weights.items()}, args, kwargs)
+    batch = _data_batch_size(args)
+    if num_sets != batch:
+        raise ValueError(
+            f"generated weights have W={num_sets} sets but the data batch is B={batch}; W must be 1 "
+            "(one weight set for the batch) or B (one per sample). For K weight sets applied to the "
+            "same inputs use ensemble_forward / HyperModel.ensemble."
+        )
+    _check_vmappable(target, "per-sample weights (W == B)")
+    # Each sample keeps a batch dimension of 1 so that targets which reshape with x.size(0) work.
+    batched = tuple(a.unsqueeze(1) if isinstance(a, Tensor) and a.ndim > 0 and a.shape[0] == batch
+                    else a for a in args)
+    dims = tuple(0 if isinstance(a, Tensor) and a.ndim > 0 and a.shape[0] == batch else None
+                 for a in args)
+
+    def one(w, *xs):
+        return functional_call(target, w, xs, kwargs)
+
+    out = vmap(one, in_dims=(0, *dims))(weights, *batched)
+    return torch.utils._pytree.tree_map(lambda t: t.squeeze(1) if isinstance(t, Tensor) else t, out)
+
+
+def ensemble_forward(target: nn.Module, weights: dict[str, Tensor], *args, **kwargs):
+    """Apply each of ``K`` weight sets to the same inputs, in one batched call.
+
+    Args:
+        target: any module; it is not modified.
+        weights: ``{name: (K, *param.shape)}``.
+        *args, **kwargs: the target's inputs, shared by all members.
+
+    Returns:
+        the target's output with a leading member dimension: ``(K, B, ...)``.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> net = nn.Linear(3, 2)
+        >>> w = {"weight": torch.randn(8, 2, 3), "bias": torch.zeros(8, 2)}
+        >>> ensemble_forward(net, w, torch.randn(5, 3)).shape
+        torch.Size([8, 5, 2])
+    """
+    weight_batch_size(weights)
+    _check_vmappable(target, "an ensemble call")
+
+    def one(w):
+        return functional_call(target, w, args, kwargs)
+
+    return vmap(one)(weights)
