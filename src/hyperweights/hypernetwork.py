@@ -114,7 +114,8 @@ class HyperNetwork(nn.Module):
 
     def flat_from_code(self, cond: Tensor) -> Tensor:
         """Generated weights ``(W, P)`` from an encoded condition ``(W, d_c)``."""
-        features = self.trunk(cond, self.head.tokens)
+        # unit expected squared norm per feature vector: see hyperweights.parametrize.init
+        features = self.trunk(cond, self.head.tokens) * self.trunk.out_dim ** -0.5
         flat = self.head(features)
         if self.parametrization is not None:
             flat = self.parametrization(flat)

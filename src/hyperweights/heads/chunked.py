@@ -51,7 +51,7 @@ class ChunkedHead(Head):
     def bind(self, in_dim: int, init: str) -> None:
         self.out = nn.Linear(in_dim, self.chunk_size)
         mean, std = pooled_stats(self.specs)
-        init_block(self.out.weight, self.out.bias, slice(0, self.chunk_size), mean, std, in_dim, init)
+        init_block(self.out.weight, self.out.bias, slice(0, self.chunk_size), mean, std, init)
 
     def forward(self, features: Tensor) -> Tensor:
         chunks = self.out(features)                                  # (W, N, chunk)

@@ -62,13 +62,13 @@ class LowRankHead(Head):
         for kind, s, off, rows, cols in self.plan:
             if kind == "direct":
                 init_block(self.out.weight, self.out.bias, slice(off, off + s.numel),
-                           s.init_mean, s.init_std, in_dim, init)
+                           s.init_mean, s.init_std, init)
             else:
                 # entries of A @ B.T sum r products: factor std (std_k^2 / r)^(1/4) matches std_k;
                 # the mean goes to neither factor (a rank-r product cannot carry a constant offset)
                 factor_std = (s.init_std ** 2 / self.rank) ** 0.25
                 init_block(self.out.weight, self.out.bias, slice(off, off + (rows + cols) * self.rank),
-                           0.0, factor_std, in_dim, init)
+                           0.0, factor_std, init)
 
     def forward(self, features: Tensor) -> Tensor:
         code = self.out(self._single(features))                      # (W, emitted)

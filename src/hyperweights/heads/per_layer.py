@@ -48,7 +48,7 @@ class PerLayerHead(Head):
     def bind(self, in_dim: int, init: str) -> None:
         self.out = nn.Linear(in_dim, self.width)
         mean, std = pooled_stats(self.specs)
-        init_block(self.out.weight, self.out.bias, slice(0, self.width), mean, std, in_dim, init)
+        init_block(self.out.weight, self.out.bias, slice(0, self.width), mean, std, init)
 
     def forward(self, features: Tensor) -> Tensor:
         grid = self.out(features).reshape(features.shape[0], -1)     # (W, N * width)

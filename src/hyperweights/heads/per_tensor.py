@@ -33,7 +33,7 @@ class PerTensorHead(Head):
     def bind(self, in_dim: int, init: str) -> None:
         self.heads = nn.ModuleList(nn.Linear(in_dim, s.numel) for s in self.specs)
         for s, lin in zip(self.specs, self.heads):
-            init_block(lin.weight, lin.bias, slice(0, s.numel), s.init_mean, s.init_std, in_dim, init)
+            init_block(lin.weight, lin.bias, slice(0, s.numel), s.init_mean, s.init_std, init)
 
     def forward(self, features: Tensor) -> Tensor:
         h = self._single(features)

@@ -29,9 +29,9 @@ def weight_batch_size(weights: dict[str, Tensor]) -> int:
         raise ValueError("no generated weights were given (empty dict)")
     sizes = {name: w.shape[0] if w.ndim else None for name, w in weights.items()}
     distinct = set(sizes.values())
-    if len(distinct) != 1 or None in distinct:
+    if len(distinct) != 1 or None in distinct or 0 in distinct:
         raise ValueError(
-            "every generated tensor must have the same leading weight-set dimension W; got "
+            "every generated tensor must have the same leading weight-set dimension W >= 1; got "
             + ", ".join(f"{n}: {s}" for n, s in sizes.items())
         )
     return distinct.pop()
@@ -48,10 +48,16 @@ def _data_batch_size(args: tuple) -> int:
 
 
 def _check_vmappable(target: nn.Module, what: str) -> None:
-    if not target.training:
-        return
     for name, module in target.named_modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
+        if isinstance(module, nn.RNNBase):
+            raise RuntimeError(
+                f"{what} runs the target under torch.func.vmap, which has no batching rule for the "
+                f"fused {type(module).__name__} kernel ({name or 'the target'}). Use one weight set "
+                "for the batch (W == 1), or write the recurrence with nn.GRUCell/nn.LSTMCell or "
+                "Linear layers in a loop over time steps."
+            )
+        if (target.training and isinstance(module, nn.modules.batchnorm._BatchNorm)
+                and module.track_running_stats):
             raise RuntimeError(
                 f"{what} runs the target under torch.func.vmap, but {name or 'the target'} is a "
                 f"{type(module).__name__} in training mode, whose running-statistics update cannot be "
@@ -66,8 +72,9 @@ def functional_forward(target: nn.Module, weights: dict[str, Tensor], *args, **k
     Args:
         target: any module; it is not modified.
         weights: ``{name: (W, *param.shape)}`` with ``W == 1`` (shared) or ``W == B`` (per sample).
-        *args: the target's positional inputs; tensors whose first dimension is ``B`` are split per
-            sample when ``W == B`` (others are passed whole).
+        *args: the target's positional inputs; with ``W == B`` every tensor whose first dimension
+            is ``B`` is split per sample (others are passed whole), so pass per-sample inputs
+            positionally and shared tensors of another leading size, or as keyword arguments.
         **kwargs: passed unchanged to the target.
 
     Returns:

