@@ -11,8 +11,10 @@ Imported by the test files with ``sys.path`` pointing at this folder (pytest run
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -146,7 +148,17 @@ TARGETS = [
 TARGET_IDS = [t.name for t in TARGETS]
 TARGET_BY_NAME = {t.name: t for t in TARGETS}
 
-VMAP_WARNING = "ignore:There is a performance drop because we have not yet implemented"
+VMAP_WARNING = "There is a performance drop because we have not yet implemented"
+
+
+@contextlib.contextmanager
+def known_vmap_fallback(target: Target):
+    """Silence torch's warning that an op has no vmap batching rule (attention on CPU), for the
+    targets where that is known; the result is still correct, only slower."""
+    with warnings.catch_warnings():
+        if target.vmap_warns:
+            warnings.filterwarnings("ignore", message=VMAP_WARNING, category=UserWarning)
+        yield
 
 
 # --------------------------------------------------------------------------- designs
