@@ -305,6 +305,13 @@ def set_head_to_target(hnet: hw.HyperNetwork, target: nn.Module) -> None:
             raise ValueError(f"no exact parameter setting for {type(head).__name__} without MIP")
 
 
+def static_state(target: nn.Module, generated) -> dict[str, Tensor]:
+    """The target's state_dict without its generated parameters (also under tied aliases)."""
+    params = dict(target.named_parameters())
+    ids = {id(params[n]) for n in generated}
+    return {k: v.detach() for k, v in target.state_dict(keep_vars=True).items() if id(v) not in ids}
+
+
 def snapshot(module: nn.Module) -> dict:
     """Everything a call must leave alone: tensors (values and identity), training flags and
     requires_grad flags of every submodule/parameter."""

@@ -70,7 +70,8 @@ class HyperparameterCondition(Conditioner):
                 f"expected hyperparameters of shape (W, {self.num}) (or ({self.num},)), got "
                 f"{tuple(values.shape)}"
             )
-        if not is_traced(values) and ((values < 0) | (values > 1)).any():
+        # written as "not inside" so that NaN (which fails every comparison) is rejected too
+        if not is_traced(values) and not ((values >= 0) & (values <= 1)).all():
             raise ValueError(
                 f"hyperparameters must lie in [0, 1] (normalise them first); got values in "
                 f"[{values.min().item():.4g}, {values.max().item():.4g}]"
