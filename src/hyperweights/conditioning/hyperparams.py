@@ -60,9 +60,11 @@ class HyperparameterCondition(Conditioner):
         self.encoding = encoding
         self.out_dim = num * (1 if encoding is None else 2)
         self.magnitude_invariant = encoding == "cos|sin"
+        # no parameters of its own: this empty buffer follows .to()/.double() so the values do too
+        self.register_buffer("_anchor", torch.zeros(0), persistent=False)
 
     def forward(self, values) -> Tensor:
-        values = torch.as_tensor(values, dtype=torch.get_default_dtype())
+        values = torch.as_tensor(values, dtype=self._anchor.dtype, device=self._anchor.device)
         if values.ndim == 1 and values.shape[0] == self.num:
             values = values.unsqueeze(0)
         if values.ndim != 2 or values.shape[1] != self.num:
