@@ -203,7 +203,8 @@ CONDITIONS = [
     Condition("concat", lambda: hw.Concat(hw.TaskEmbedding(5, 3), hw.HyperparameterCondition(1)),
               lambda: (torch.tensor([1]), torch.tensor([[0.4]])),
               lambda b: (torch.arange(b) % 5, torch.rand(b, 1, generator=_g(11))),
-              lambda k: (torch.tensor([0]), torch.rand(k, 1, generator=_g(12)))),  # W=1 part broadcast
+              # members: the W = 1 task part is broadcast to the K hyperparameter rows
+              lambda k: (torch.tensor([0]), torch.rand(k, 1, generator=_g(12)))),
 ]
 CONDITION_BY_NAME = {c.name: c for c in CONDITIONS}
 
@@ -320,7 +321,8 @@ def snapshot(module: nn.Module) -> dict:
         "ids": {k: id(v) for k, v in module.state_dict(keep_vars=True).items()},
         "training": {n: m.training for n, m in module.named_modules()},
         "requires_grad": {n: p.requires_grad for n, p in module.named_parameters()},
-        "grads": {n: None if p.grad is None else p.grad.clone() for n, p in module.named_parameters()},
+        "grads": {n: None if p.grad is None else p.grad.clone()
+                  for n, p in module.named_parameters()},
     }
 
 

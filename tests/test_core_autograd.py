@@ -31,7 +31,8 @@ def loss(model, x, scale=1.0):
 
 
 def grads(model):
-    return {n: None if p.grad is None else p.grad.clone() for n, p in model.hypernetwork.named_parameters()}
+    return {n: None if p.grad is None else p.grad.clone()
+            for n, p in model.hypernetwork.named_parameters()}
 
 
 @HEADS

@@ -47,7 +47,8 @@ def test_compiled_model_matches_eager_in_one_graph(name, cond, one, per_sample):
         out = compiled(x, c)
         torch.testing.assert_close(out, model(x, c))
         grads = torch.autograd.grad(out.square().sum(), list(model.hypernetwork.parameters()))
-        expected = torch.autograd.grad(model(x, c).square().sum(), list(model.hypernetwork.parameters()))
+        expected = torch.autograd.grad(model(x, c).square().sum(),
+                                       list(model.hypernetwork.parameters()))
         for g, e in zip(grads, expected):
             torch.testing.assert_close(g, e)
 

@@ -38,7 +38,8 @@ def test_output_equals_target_with_generated_weights(design):
     torch.testing.assert_close(model(x, c), expected)
 
 
-@pytest.mark.parametrize("design", [d for d in zoo.DESIGNS if d.mip or d.head in ("full", "per_tensor")],
+@pytest.mark.parametrize("design",
+                         [d for d in zoo.DESIGNS if d.mip or d.head in ("full", "per_tensor")],
                          ids=lambda d: d.name)
 def test_head_emitting_target_weights_reproduces_target(design):
     """A head whose output equals the target's own weights (MIP with zero delta; without MIP a
@@ -65,7 +66,8 @@ def test_head_emitting_target_weights_reproduces_target(design):
 @pytest.mark.parametrize("design", [d for d in zoo.DESIGNS if d.cond.per_sample],
                          ids=lambda d: d.name)
 def test_per_sample_equals_loop_of_single_calls(design):
-    """W == B: sample i uses weight set i; equals a loop of single-sample, single-condition calls."""
+    """W == B: sample i uses weight set i; equals a loop of single-sample, single-condition
+    calls."""
     _, hnet, model = setup(design)
     x, c = MLP_TARGET.x(), design.cond.per_sample(zoo.B)
     out = model(x, c)

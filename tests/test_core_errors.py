@@ -22,13 +22,15 @@ def mlp():
 
 def task_model(**kwargs):
     target = mlp()
-    return hw.HyperModel(target, hw.HyperNetwork(target, condition=hw.TaskEmbedding(5, 3), **kwargs))
+    hnet = hw.HyperNetwork(target, condition=hw.TaskEmbedding(5, 3), **kwargs)
+    return hw.HyperModel(target, hnet)
 
 
 # ----------------------------------------------------------------- selection
 def test_empty_selection_lists_the_available_names():
     with pytest.raises(ValueError, match=r"matched no parameter of MLP\. Available names: "
-                                         r"net\.0\.weight, net\.0\.bias, net\.2\.weight, net\.2\.bias"):
+                                         r"net\.0\.weight, net\.0\.bias, net\.2\.weight, "
+                                         r"net\.2\.bias"):
         hw.HyperNetwork(mlp(), generate=r"fc\d\.weight", condition=hw.TaskEmbedding(2, 3))
     with pytest.raises(ValueError, match="Available names"):
         hw.HyperNetwork(mlp(), generate=["conv"], condition=hw.TaskEmbedding(2, 3))
@@ -57,7 +59,8 @@ def test_task_id_out_of_range_says_how_to_grow():
     model = task_model()
     x = torch.randn(zoo.B, 6)
     for bad, shown in ((5, r"\[5\]"), (-1, r"\[-1\]"), (torch.tensor([0, 9, 2, 9]), r"\[9\]")):
-        with pytest.raises(IndexError, match=shown + r" out of range.*5 tasks \(ids 0\.\.4\).*add_tasks"):
+        with pytest.raises(IndexError,
+                           match=shown + r" out of range.*5 tasks \(ids 0\.\.4\).*add_tasks"):
             model(x, bad)
     model.hypernetwork.condition.add_tasks(1)
     assert model(x, 5).shape == (zoo.B, 3)
@@ -77,27 +80,32 @@ def test_condition_batch_neither_one_nor_b():
                                          r".*ensemble"):
         model(torch.randn(4, 6), torch.arange(3))
     target = mlp()
-    data_model = hw.HyperModel(target, hw.HyperNetwork(target, condition=hw.DataCondition(nn.Linear(5, 4))))
+    data_hnet = hw.HyperNetwork(target, condition=hw.DataCondition(nn.Linear(5, 4)))
+    data_model = hw.HyperModel(target, data_hnet)
     with pytest.raises(ValueError, match="W=2 sets but the data batch is B=4"):
         data_model(torch.randn(4, 6), torch.randn(2, 5))
 
 
 def test_generated_weights_with_disagreeing_w():
-    with pytest.raises(ValueError, match=r"same leading weight-set dimension W; got weight: 4, bias: 3"):
+    with pytest.raises(ValueError,
+                       match=r"same leading weight-set dimension W; got weight: 4, bias: 3"):
         hw.functional_forward(nn.Linear(3, 2), {"weight": torch.randn(4, 2, 3),
                                                 "bias": torch.randn(3, 2)}, torch.randn(4, 3))
     with pytest.raises(ValueError, match="empty dict"):
         hw.functional_forward(nn.Linear(3, 2), {}, torch.randn(4, 3))
     with pytest.raises(ValueError, match="tensor positional argument"):
-        hw.functional_forward(nn.Linear(3, 2), {"weight": torch.randn(4, 2, 3)}, input=torch.randn(4, 3))
+        hw.functional_forward(nn.Linear(3, 2), {"weight": torch.randn(4, 2, 3)},
+                              input=torch.randn(4, 3))
 
 
 @pytest.mark.parametrize("cond,value,error,message", [
-    (lambda: hw.HyperparameterCondition(2), torch.rand(3, 3), ValueError, r"shape \(W, 2\).*got \(3, 3\)"),
+    (lambda: hw.HyperparameterCondition(2), torch.rand(3, 3), ValueError,
+     r"shape \(W, 2\).*got \(3, 3\)"),
     (lambda: hw.HyperparameterCondition(2), torch.rand(3, 2, 1), ValueError, r"got \(3, 2, 1\)"),
     (lambda: hw.HyperparameterCondition(2), torch.tensor([[0.5, 1.5]]), ValueError, r"\[0, 1\]"),
     (lambda: hw.HyperparameterCondition(2), torch.tensor([[-0.1, 0.5]]), ValueError, r"\[0, 1\]"),
-    (lambda: hw.HyperparameterCondition(2), torch.tensor([[float("nan"), 0.5]]), ValueError, r"\[0, 1\]"),
+    (lambda: hw.HyperparameterCondition(2), torch.tensor([[float("nan"), 0.5]]), ValueError,
+     r"\[0, 1\]"),
     (lambda: hw.NoiseCondition(4), torch.randn(3, 5), ValueError, r"shape \(K, 4\), got \(3, 5\)"),
     (lambda: hw.NoiseCondition(4), torch.randn(4), ValueError, r"shape \(K, 4\), got \(4,\)"),
     (lambda: hw.NoiseCondition(4), 0, ValueError, "positive int"),
@@ -108,7 +116,8 @@ def test_generated_weights_with_disagreeing_w():
      ValueError, r"encoder must return \(B, 6\); it returned \(18,\)"),
     (lambda: hw.DataCondition(nn.Linear(5, 6)), 3, TypeError, "batched tensor"),
     (lambda: hw.Concat(hw.TaskEmbedding(5, 3), hw.HyperparameterCondition(1)),
-     (torch.arange(2), torch.rand(3, 1)), ValueError, r"condition batches \[2, 3\]; each must be 1 or 3"),
+     (torch.arange(2), torch.rand(3, 1)), ValueError,
+     r"condition batches \[2, 3\]; each must be 1 or 3"),
     (lambda: hw.Concat(hw.TaskEmbedding(5, 3), hw.HyperparameterCondition(1)), torch.arange(2),
      ValueError, "tuple of 2 conditions"),
 ], ids=["hyper_width", "hyper_3d", "hyper_above_1", "hyper_below_0", "hyper_nan", "noise_width",
@@ -165,14 +174,16 @@ def test_bad_target_and_init():
     with pytest.raises(TypeError, match="hypernetwork must be a HyperNetwork"):
         hw.HyperModel(mlp(), nn.Linear(2, 2))
     hnet = hw.HyperNetwork(mlp(), condition=hw.TaskEmbedding(2, 3))
-    with pytest.raises(ValueError, match=r"does not fit this target.*net\.0\.weight: missing in Linear"):
+    with pytest.raises(ValueError,
+                       match=r"does not fit this target.*net\.0\.weight: missing in Linear"):
         hw.HyperModel(nn.Linear(6, 3), hnet)
 
 
-@pytest.mark.parametrize("head,trunk", zoo.INVALID_HEAD_TRUNK, ids=[f"{h}-{t}" for h, t in zoo.INVALID_HEAD_TRUNK])
+@pytest.mark.parametrize("head,trunk", zoo.INVALID_HEAD_TRUNK,
+                         ids=[f"{h}-{t}" for h, t in zoo.INVALID_HEAD_TRUNK])
 def test_sequence_trunk_needs_a_tokenised_head(head, trunk):
-    with pytest.raises(ValueError, match=r"runs over the head's layer/chunk tokens.*Use ChunkedHead "
-                                         r"or PerLayerHead"):
+    with pytest.raises(ValueError, match=r"runs over the head's layer/chunk tokens.*"
+                                         r"Use ChunkedHead or PerLayerHead"):
         hw.HyperNetwork(mlp(), condition=hw.TaskEmbedding(2, 3), trunk=zoo.TRUNKS[trunk](),
                         head=zoo.HEADS[head]())
 
@@ -242,8 +253,8 @@ def test_no_asserts_guard_user_input():
     import ast
     import hyperweights
     root = Path(hyperweights.__file__).parent
-    core = [*root.glob("*.py"), *(p for d in ("conditioning", "trunks", "heads", "parametrize", "target")
-                                  for p in (root / d).rglob("*.py"))]
+    packages = ("conditioning", "trunks", "heads", "parametrize", "target")
+    core = [*root.glob("*.py"), *(p for d in packages for p in (root / d).rglob("*.py"))]
     offenders = [f"{path.relative_to(root)}:{node.lineno}"
                  for path in core
                  for node in ast.walk(ast.parse(path.read_text()))

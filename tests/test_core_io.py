@@ -45,14 +45,16 @@ def test_checkpoint_is_safetensors_with_json_config_and_fingerprint(tmp_path):
     assert config["kind"] == "HyperModel"
     assert config["hypernetwork"]["head"]["class"] == "FullHead"
     assert config["hypernetwork"]["fingerprint"]["params"] == [
-        ["net.0.weight", [8, 6]], ["net.0.bias", [8]], ["net.2.weight", [3, 8]], ["net.2.bias", [3]]]
+        ["net.0.weight", [8, 6]], ["net.0.bias", [8]], ["net.2.weight", [3, 8]],
+        ["net.2.bias", [3]]]
     assert keys == {f"hypernetwork.{k}" for k in hnet.state_dict()}
     assert path.read_bytes()[:1] != b"\x80"            # not a pickle
     assert not list(tmp_path.glob(".*.tmp"))           # the atomic write left no temp file
 
 
 def test_tied_weight_is_not_written_under_its_alias(tmp_path):
-    """``out.weight`` is ``emb.weight`` (generated): neither name may be stored as a target tensor."""
+    """``out.weight`` is ``emb.weight`` (generated): neither name may be stored as a target
+    tensor."""
     case = zoo.TARGET_BY_NAME["tied"]
     target = case.build()
     model = hw.HyperModel(target, hw.HyperNetwork(target, condition=hw.TaskEmbedding(3, 4)))
@@ -108,8 +110,8 @@ def test_mip_theta0_round_trips_not_reinitialised_from_the_new_target(tmp_path):
 def test_different_architecture_names_the_mismatched_parameters(tmp_path, kind):
     _, hnet, model = mlp_model()
     path = saved(tmp_path, model if kind == "HyperModel" else hnet)
-    with pytest.raises(ValueError, match=r"net\.0\.weight: expected shape \(8, 6\), target has \(9, 6\)"
-                                         r".*net\.0\.bias.*net\.2\.weight"):
+    with pytest.raises(ValueError, match=r"net\.0\.weight: expected shape \(8, 6\), target has "
+                                         r"\(9, 6\).*net\.0\.bias.*net\.2\.weight"):
         hw.load(path, zoo.MLP((6, 9, 3)))
     with pytest.raises(ValueError, match=r"net\.2\.weight: missing in MLP.*net\.2\.bias: missing"):
         hw.load(path, zoo.MLP((6, 8)))
@@ -159,11 +161,13 @@ def test_foreign_safetensors_file_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="format 'pt'"):
         hw.load(other_meta, zoo.MLP())
     damaged = tmp_path / "damaged.safetensors"
-    save_file({"w": torch.zeros(2)}, str(damaged), metadata={"format": "hyperweights/1", "meta": "{"})
+    save_file({"w": torch.zeros(2)}, str(damaged),
+              metadata={"format": "hyperweights/1", "meta": "{"})
     with pytest.raises(ValueError, match="metadata is damaged"):
         hw.load(damaged, zoo.MLP())
     no_config = tmp_path / "no_config.safetensors"
-    save_file({"w": torch.zeros(2)}, str(no_config), metadata={"format": "hyperweights/1", "meta": "{}"})
+    save_file({"w": torch.zeros(2)}, str(no_config),
+              metadata={"format": "hyperweights/1", "meta": "{}"})
     with pytest.raises(ValueError, match="lacks"):
         hw.load(no_config, zoo.MLP())
 
@@ -183,3 +187,16 @@ def test_user_code_conditioner_must_be_passed_again(tmp_path):
 def test_save_rejects_other_objects(tmp_path):
     with pytest.raises(TypeError, match="HyperNetwork or HyperModel"):
         hw.save(nn.Linear(2, 2), tmp_path / "x.safetensors")
+
+
+def test_concat_with_user_code_needs_the_condition_again(tmp_path):
+    target = zoo.MLP()
+    cond = hw.Concat(hw.TaskEmbedding(3, 2), hw.DataCondition(nn.Linear(5, 4)))
+    hnet = hw.HyperNetwork(target, condition=cond)
+    path = saved(tmp_path, hnet)
+    with pytest.raises(ValueError, match=r"Concat.*pass it again"):
+        hw.load(path, target)
+    again = hw.load(path, target, condition=hw.Concat(hw.TaskEmbedding(3, 2),
+                                                      hw.DataCondition(nn.Linear(5, 4))))
+    c = (torch.tensor([1]), torch.randn(3, 5))
+    assert torch.equal(again.flat(c), hnet.flat(c))

@@ -28,7 +28,8 @@ def as_double(c):
 def test_float64_end_to_end(cond, mip):
     """model.double() works for every conditioner (conditions follow the module's dtype)."""
     target = zoo.TARGET_BY_NAME["mlp"].build().double()
-    hnet = hw.HyperNetwork(target, condition=cond.factory(), parametrization=hw.MIP() if mip else None)
+    hnet = hw.HyperNetwork(target, condition=cond.factory(),
+                           parametrization=hw.MIP() if mip else None)
     model = hw.HyperModel(target, hnet).double()
     x = zoo.TARGET_BY_NAME["mlp"].x().double()
     out = model(x, as_double(cond.one()))
@@ -60,7 +61,8 @@ def test_mip_frozen_theta0_and_pretrained_load():
     assert not hnet.parametrization.theta0.requires_grad
     pretrained = zoo.MLP()
     hnet.parametrization.load_theta0(hnet.specs, pretrained.state_dict())
-    assert torch.equal(hnet.parametrization.theta0[:48], pretrained.net[0].weight.reshape(-1).detach())
+    first = pretrained.net[0].weight.reshape(-1).detach()
+    assert torch.equal(hnet.parametrization.theta0[:48], first)
     with pytest.raises(KeyError, match="lacks generated parameter"):
         hnet.parametrization.load_theta0(hnet.specs, {"net.0.weight": torch.zeros(8, 6)})
 
@@ -100,7 +102,8 @@ def test_add_tasks_keeps_old_embeddings_and_outputs():
 
 def test_noise_members_are_reproducible_with_a_generator():
     target = zoo.MLP()
-    model = hw.HyperModel(target, hw.HyperNetwork(target, condition=hw.NoiseCondition(4, samples=3)))
+    hnet = hw.HyperNetwork(target, condition=hw.NoiseCondition(4, samples=3))
+    model = hw.HyperModel(target, hnet)
     x = torch.randn(5, 6)
     assert model.ensemble(x, None).shape == (3, 5, 3)       # `samples` members by default
     assert model.ensemble(x, 7).shape == (7, 5, 3)           # or K drawn on request
@@ -120,7 +123,8 @@ def test_repr_shows_the_design_and_counts():
     hnet = hw.HyperNetwork(zoo.MLP(), condition=hw.TaskEmbedding(5, 8), trunk=hw.RNNTrunk(8),
                            head=hw.ChunkedHead(10, 4), parametrization=hw.MIP())
     text = repr(hnet)
-    for part in ("TaskEmbedding(5 tasks, dim 8)", "RNNTrunk(GRU 8 x 1)", "ChunkedHead(9 chunks x 10",
+    for part in ("TaskEmbedding(5 tasks, dim 8)", "RNNTrunk(GRU 8 x 1)",
+                 "ChunkedHead(9 chunks x 10",
                  "MIP(encoding, theta0 + delta)", "generates 4 tensors of MLP (83 scalars)"):
         assert part in text, part
 

@@ -58,17 +58,20 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("generate,exclude,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("generate,exclude,expected", [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
 def test_selection_table(generate, exclude, expected):
     net = Net()
     if expected is None:
-        with pytest.raises(ValueError, match="Available names: " + ", ".join(ALL).replace(".", r"\.")):
+        listed = ", ".join(ALL).replace(".", r"\.")
+        with pytest.raises(ValueError, match="Available names: " + listed):
             hw.select_parameters(net, generate, exclude)
         return
     assert [n for n, _ in hw.select_parameters(net, generate, exclude)] == expected
     found = hw.inspect_targets(net, generate, exclude)
     assert found == {"matched": expected, "unmatched": [n for n in ALL if n not in expected]}
-    hnet = hw.HyperNetwork(net, generate=generate, exclude=exclude, condition=hw.TaskEmbedding(2, 3))
+    hnet = hw.HyperNetwork(net, generate=generate, exclude=exclude,
+                           condition=hw.TaskEmbedding(2, 3))
     assert hnet.generated_parameter_names == expected
     model = hw.HyperModel(net, hnet)
     assert sorted(model.static_parameters()) == sorted(set(ALL) - set(expected))

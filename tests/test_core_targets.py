@@ -28,7 +28,8 @@ HEADS = pytest.mark.parametrize("head", list(zoo.HEADS))
 MIP = pytest.mark.parametrize("mip", [False, True], ids=["plain", "mip"])
 EXACT = pytest.mark.parametrize("head,mip", [(h, True) for h in zoo.HEADS]
                                 + [("full", False), ("per_tensor", False)],
-                                ids=lambda v: v if isinstance(v, str) else ("mip" if v else "plain"))
+                                ids=lambda v: v if isinstance(v, str)
+                                else ("mip" if v else "plain"))
 
 
 def build(case, head="chunked", mip=False, seed=0, **kwargs):

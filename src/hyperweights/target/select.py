@@ -64,7 +64,8 @@ def select_parameters(target: nn.Module, generate: Selection = None,
             try:
                 re.compile(sel)
             except re.error as err:
-                raise ValueError(f"`{label}`={sel!r} is not a valid regular expression: {err}") from None
+                raise ValueError(
+                    f"`{label}`={sel!r} is not a valid regular expression: {err}") from None
     named = list(target.named_parameters())
     if not named:
         raise ValueError(f"{type(target).__name__} has no parameters to generate")
