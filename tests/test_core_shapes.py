@@ -5,6 +5,7 @@ included — and the model's outputs have the batch semantics of DESIGN.md."""
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -78,3 +79,34 @@ def test_model_outputs_follow_the_batch_rule(setup, w):
     assert model(x, ids[:1]).shape == (w, widths[-1])      # W == 1, shared
     assert model.ensemble(x, ids).shape == (w, w, widths[-1])
     assert model.ensemble(x, ids[:1]).shape == (1, w, widths[-1])   # K = 1 keeps its dimension
+
+
+class ScalarTemperature(torch.nn.Module):
+    """A 0-d parameter (a learned temperature): generated as ``(W,)``, never squeezed further."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 2)
+        self.temperature = torch.nn.Parameter(torch.tensor(2.0))
+
+    def forward(self, x):
+        return self.fc(x) / self.temperature
+
+
+@pytest.mark.parametrize("head", list(zoo.HEADS))
+@pytest.mark.parametrize("mip", [False, True], ids=["plain", "mip"])
+def test_zero_dimensional_parameters(head, mip):
+    torch.manual_seed(0)
+    target = ScalarTemperature()
+    hnet = hw.HyperNetwork(target, condition=hw.TaskEmbedding(4, 3), head=zoo.HEADS[head](),
+                           parametrization=hw.MIP() if mip else None)
+    model = hw.HyperModel(target, hnet)
+    x = torch.randn(4, 3)
+    for c, w in ((1, 1), (torch.arange(4), 4)):
+        assert hnet(c)["temperature"].shape == (w,)
+        weights = hnet(c)
+        expected = torch.stack([zoo.with_weights(target, weights, i)(x[i:i + 1])[0]
+                                for i in range(4)]) if w == 4 else \
+            zoo.with_weights(target, weights)(x)
+        torch.testing.assert_close(model(x, c), expected)
+    assert model.ensemble(x, torch.arange(3)).shape == (3, 4, 2)
