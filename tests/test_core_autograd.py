@@ -107,3 +107,21 @@ def test_second_order_gradients(head):
     assert any(s is not None and s.abs().sum() > 0 for s in second)
     assert all(s is None or torch.isfinite(s).all() for s in second)
     assert all(p.grad is None for p in params)
+
+
+@HEADS
+def test_autocast_bfloat16_forward_and_backward(head):
+    """Mixed precision (CPU autocast, bfloat16): the step runs and its gradients are close to the
+    float32 ones (a custom autograd path must cast like autograd does)."""
+    model, x = make(head)
+    loss(model, x).backward()
+    exact = grads(model)
+    model.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x, TASKS)
+    out.float().square().mean().backward()
+    for name, p in model.hypernetwork.named_parameters():
+        assert p.grad is not None and p.grad.dtype == p.dtype, name
+        # bfloat16 keeps ~3 significant digits: compare directions, not values
+        cosine = torch.nn.functional.cosine_similarity(p.grad.flatten(), exact[name].flatten(), 0)
+        assert cosine > 0.95, f"{name}: cosine {cosine:.3f} to the float32 gradient"
