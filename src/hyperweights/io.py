@@ -89,11 +89,18 @@ def save(obj: HyperNetwork | HyperModel, path: str | os.PathLike) -> None:
         raise TypeError(f"save() takes a HyperNetwork or HyperModel, got {type(obj).__name__}")
     tensors = {f"hypernetwork.{k}": v for k, v in hnet.state_dict().items()}
     if kind == "HyperModel":
-        generated = set(hnet.generated_parameter_names)
-        for name, value in obj.target.state_dict().items():
-            if name not in generated:
-                tensors[f"target.{name}"] = value
+        for name, value in _static_state(obj.target, hnet.generated_parameter_names).items():
+            tensors[f"target.{name}"] = value
     save_tensors(path, tensors, {"kind": kind, "hypernetwork": hnet.config()})
+
+
+def _static_state(target: nn.Module, generated: list[str]) -> dict[str, Tensor]:
+    """The target's state_dict without the generated parameters, also under their aliases (a tied
+    weight appears once per module that holds it)."""
+    params = dict(target.named_parameters())
+    generated_ids = {id(params[n]) for n in generated if n in params}
+    return {name: value.detach() for name, value in target.state_dict(keep_vars=True).items()
+            if id(value) not in generated_ids}
 
 
 def _rebuild(spec, override, label):
@@ -151,9 +158,16 @@ def load(path: str | os.PathLike, target: nn.Module, *, condition=None, trunk=No
         return hnet
     model = HyperModel(target, hnet)
     static = {k[len("target."):]: v for k, v in tensors.items() if k.startswith("target.")}
-    if static:
-        missing, unexpected = target.load_state_dict(static, strict=False)
-        unexpected = [u for u in unexpected if u not in wanted]
-        if unexpected:
-            raise ValueError(f"{path}: stored target tensors {unexpected} are not in {type(target).__name__}")
+    own = _static_state(target, names)
+    missing = [n for n in own if n not in static]
+    unexpected = [n for n in static if n not in own]
+    mismatched = [f"{n}: stored {tuple(static[n].shape)}, target has {tuple(own[n].shape)}"
+                  for n in own if n in static and static[n].shape != own[n].shape]
+    if missing or unexpected or mismatched:
+        raise ValueError(
+            f"{path}: the target's non-generated parameters/buffers do not match the checkpoint "
+            f"(a different architecture?): missing in the checkpoint {missing}, not in "
+            f"{type(target).__name__} {unexpected}, shape mismatches {mismatched}"
+        )
+    target.load_state_dict(static, strict=False)
     return model

@@ -60,9 +60,11 @@ class HyperparameterCondition(Conditioner):
         self.encoding = encoding
         self.out_dim = num * (1 if encoding is None else 2)
         self.magnitude_invariant = encoding == "cos|sin"
+        # no parameters of its own: this empty buffer follows .to()/.double() so the values do too
+        self.register_buffer("_anchor", torch.zeros(0), persistent=False)
 
     def forward(self, values) -> Tensor:
-        values = torch.as_tensor(values, dtype=torch.get_default_dtype())
+        values = torch.as_tensor(values, dtype=self._anchor.dtype, device=self._anchor.device)
         if values.ndim == 1 and values.shape[0] == self.num:
             values = values.unsqueeze(0)
         if values.ndim != 2 or values.shape[1] != self.num:
@@ -70,7 +72,8 @@ class HyperparameterCondition(Conditioner):
                 f"expected hyperparameters of shape (W, {self.num}) (or ({self.num},)), got "
                 f"{tuple(values.shape)}"
             )
-        if not is_traced(values) and ((values < 0) | (values > 1)).any():
+        # written as "not inside" so that NaN (which fails every comparison) is rejected too
+        if not is_traced(values) and not ((values >= 0) & (values <= 1)).all():
             raise ValueError(
                 f"hyperparameters must lie in [0, 1] (normalise them first); got values in "
                 f"[{values.min().item():.4g}, {values.max().item():.4g}]"

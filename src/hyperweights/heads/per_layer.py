@@ -33,6 +33,8 @@ class PerLayerHead(Head):
 
     def __init__(self, embedding_dim: int = 16):
         super().__init__()
+        if embedding_dim < 1:  # width-0 tokens would give every layer the same features
+            raise ValueError(f"embedding_dim must be positive, got {embedding_dim}")
         self._config = {"embedding_dim": embedding_dim}
         self.embedding_dim = embedding_dim
 

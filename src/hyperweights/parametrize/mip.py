@@ -70,6 +70,8 @@ class MIP(Part):
     @torch.no_grad()
     def load_theta0(self, specs, state: dict[str, Tensor]) -> None:
         """Set ``theta0`` from a (pretrained) ``state_dict`` of the target."""
+        if not self.residual:
+            raise ValueError("MIP(residual=False) has no theta0 to load; use MIP(residual=True)")
         missing = [s.name for s in specs if s.name not in state]
         if missing:
             raise KeyError(f"the state dict lacks generated parameter(s) {missing}")

@@ -60,6 +60,12 @@ def select_parameters(target: nn.Module, generate: Selection = None,
                 f"`{label}` must be None, a regex string, a list of names/suffixes or a predicate "
                 f"(name, param) -> bool; got {type(sel).__name__}"
             )
+        if isinstance(sel, str):
+            try:
+                re.compile(sel)
+            except re.error as err:
+                raise ValueError(
+                    f"`{label}`={sel!r} is not a valid regular expression: {err}") from None
     named = list(target.named_parameters())
     if not named:
         raise ValueError(f"{type(target).__name__} has no parameters to generate")
