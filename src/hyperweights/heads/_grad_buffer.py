@@ -80,8 +80,7 @@ class GradBufferLinear(nn.Linear):
         >>> import torch
         >>> layer = GradBufferLinear(3, 4)
         >>> ref = torch.nn.Linear(3, 4)
-        >>> ref.load_state_dict(layer.state_dict())
-        <All keys matched>
+        >>> _ = ref.load_state_dict(layer.state_dict())
         >>> x = torch.randn(2, 3)
         >>> layer(x).square().sum().backward(); ref(x).square().sum().backward()
         >>> torch.allclose(layer.weight.grad, ref.weight.grad)

@@ -51,8 +51,8 @@ def _check_vmappable(target: nn.Module, what: str) -> None:
     for name, module in target.named_modules():
         if isinstance(module, nn.RNNBase):
             raise RuntimeError(
-                f"{what} runs the target under torch.func.vmap, which has no batching rule for the "
-                f"fused {type(module).__name__} kernel ({name or 'the target'}). Use one weight set "
+                f"{what} runs the target under torch.func.vmap, but {name or 'the target'} is a fused "
+                f"{type(module).__name__} kernel, which vmap cannot batch. Use one weight set "
                 "for the batch (W == 1), or write the recurrence with nn.GRUCell/nn.LSTMCell or "
                 "Linear layers in a loop over time steps."
             )
