@@ -6,6 +6,9 @@ Generated weights always carry a leading weight-set dimension ``W``. With a data
 - ``W == B``: sample ``i`` uses weight set ``i`` (:func:`torch.func.vmap` over weights and data);
 - :func:`ensemble_forward`: ``K`` weight sets applied to the same ``B`` inputs -> ``(K, B, ...)``.
 
+MLP targets (an ``nn.Sequential`` of Linear layers and activations) take an exactly equivalent
+batched-matmul path instead of ``vmap`` (see :mod:`hyperweights.target.mlp_fast`).
+
 The target is never mutated: parameters that are not generated are read from it, buffers stay in
 it, and :func:`torch.func.functional_call` restores everything even when the call raises.
 """
@@ -15,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
+
+from .mlp_fast import linear_stack, stack_forward
 
 __all__ = ["functional_forward", "ensemble_forward", "weight_batch_size"]
 
@@ -98,6 +103,8 @@ def functional_forward(target: nn.Module, weights: dict[str, Tensor], *args, **k
             "(one weight set for the batch) or B (one per sample). For K weight sets applied to the "
             "same inputs use ensemble_forward / HyperModel.ensemble."
         )
+    if len(args) == 1 and not kwargs and args[0].ndim == 2 and linear_stack(target):
+        return stack_forward(target, weights, args[0], shared=False)
     _check_vmappable(target, "per-sample weights (W == B)")
     # Each sample keeps a batch dimension of 1 so that targets which reshape with x.size(0) work.
     batched = tuple(a.unsqueeze(1) if isinstance(a, Tensor) and a.ndim > 0 and a.shape[0] == batch
@@ -132,6 +139,9 @@ def ensemble_forward(target: nn.Module, weights: dict[str, Tensor], *args, **kwa
         torch.Size([8, 5, 2])
     """
     weight_batch_size(weights)
+    if (len(args) == 1 and not kwargs and isinstance(args[0], Tensor) and args[0].ndim == 2
+            and linear_stack(target)):
+        return stack_forward(target, weights, args[0], shared=True)
     _check_vmappable(target, "an ensemble call")
 
     def one(w):
