@@ -167,11 +167,13 @@ def _plot(path, ranks: dict, cd: float, n: int, times: dict, title: str) -> None
     ax.set_ylim(-0.7, len(order) + 0.2)
     ax.set_title(title, fontsize=10)
     ax.grid(axis="x", alpha=0.3)
-    tm = [m for m in order if m in times]
+    tm = sorted(times, key=times.get, reverse=True)
     bx.barh(np.arange(len(tm))[::-1], [times[m] for m in tm],
             color=["C0" if m == OURS else ("C1" if m == REF else "C7") for m in tm])
     bx.set_yticks(np.arange(len(tm))[::-1], tm)
     bx.set_xscale("log")
+    for y, m in zip(np.arange(len(tm))[::-1], tm):
+        bx.text(times[m], y, f" {times[m]:.2g}", va="center", fontsize=8)
     bx.set_xlabel("median fit time per fold [s] (log)")
     bx.grid(axis="x", alpha=0.3)
     fig.tight_layout()
