@@ -1,6 +1,7 @@
 """Smoke run of `hyperweights bench tabular` (the full run's numbers are in docs/tabular.md)."""
 
 import argparse
+import importlib.util
 import json
 
 import pytest
@@ -18,8 +19,9 @@ def test_bench_smoke_writes_results_and_plot(tmp_path, monkeypatch, capsys):
     data = json.loads((tmp_path / "tabular_smoke.json").read_text())
     assert (tmp_path / "tabular_smoke_ranks.png").stat().st_size > 1000
     assert set(data["results"]) == {"iris", "wine", "diabetes"}
+    has_ref = importlib.util.find_spec("hypertab") is not None
     for name, res in data["results"].items():
-        expected = set(bench.METHODS) - ({bench.REF} if name != "iris" else set())
+        expected = set(bench.METHODS) - ({bench.REF} if name != "iris" or not has_ref else set())
         assert set(res["methods"]) == expected
         key = "accuracy" if res["task"] == "classification" else "r2"
         for method, scores in res["methods"].items():
@@ -31,9 +33,10 @@ def test_bench_smoke_writes_results_and_plot(tmp_path, monkeypatch, capsys):
     ranks = data["ranks"]["classification_small"]["mean_rank"]
     assert sorted(ranks) == sorted(m for m in bench.METHODS if m != bench.REF)
     assert abs(sum(ranks.values()) - 21) < 1e-9          # ranks 1..6 average to 3.5
-    ref = data["reference"]
-    assert ref["datasets"] == ["iris"] and ref["pairs"][0]["reference_fit_s"] > 0
-    assert "ours vs reference" in capsys.readouterr().out
+    if has_ref:
+        ref = data["reference"]
+        assert ref["datasets"] == ["iris"] and ref["pairs"][0]["reference_fit_s"] > 0
+        assert "ours vs reference" in capsys.readouterr().out
 
 
 def test_critical_difference_matches_demsar():

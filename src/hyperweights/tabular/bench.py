@@ -10,6 +10,7 @@ step per mask per batch, so it runs on a documented subset of datasets and folds
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 import warnings
 
@@ -45,6 +46,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # ---------------------------------------------------------------------------------- methods
+def _require(module: str, package: str):
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError(
+            f"the tabular benchmark compares against {module}: pip install {package} "
+            "(or pip install 'hyperweights[bench]')") from err
+
+
 def _make(method: str, task: str, args, seed: int):
     from sklearn.compose import TransformedTargetRegressor
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
@@ -68,12 +79,12 @@ def _make(method: str, task: str, args, seed: int):
         cls = RandomForestClassifier if clf else RandomForestRegressor
         return cls(n_estimators=100 if not args.smoke else 20, n_jobs=1, random_state=seed)
     if method == "xgboost":
-        import xgboost
+        xgboost = _require("xgboost", "xgboost-cpu")
         cls = xgboost.XGBClassifier if clf else xgboost.XGBRegressor
         return cls(n_estimators=100 if not args.smoke else 20, n_jobs=1, random_state=seed,
                    tree_method="hist", verbosity=0)
     if method == "lightgbm":
-        import lightgbm
+        lightgbm = _require("lightgbm", "lightgbm")
         cls = lightgbm.LGBMClassifier if clf else lightgbm.LGBMRegressor
         return cls(n_estimators=100 if not args.smoke else 20, n_jobs=1, random_state=seed, verbose=-1)
     if method == "logistic / ridge":
@@ -197,6 +208,10 @@ def _config(args):
         ref = []
     else:
         ref = [n.strip() for n in args.reference.split(",") if n.strip() in names]
+    if ref and importlib.util.find_spec("hypertab") is None:
+        print("note: the reference package is not installed (pip install --no-deps hypertab==0.6.2); "
+              "running without it")
+        ref = []
     return names, ref
 
 
