@@ -125,3 +125,15 @@ def test_autocast_bfloat16_forward_and_backward(head):
         # bfloat16 keeps ~3 significant digits: compare directions, not values
         cosine = torch.nn.functional.cosine_similarity(p.grad.flatten(), exact[name].flatten(), 0)
         assert cosine > 0.95, f"{name}: cosine {cosine:.3f} to the float32 gradient"
+
+
+def test_full_head_reuses_its_gradient_buffer_across_steps():
+    """The point of GradBufferLinear: no fresh P x d_h allocation per step (see its docstring)."""
+    model, x = make("full")
+    weight = model.hypernetwork.head.out.weight
+    pointers = set()
+    for _ in range(3):
+        model.zero_grad(set_to_none=True)
+        loss(model, x).backward()
+        pointers.add(weight.grad.data_ptr())
+    assert len(pointers) == 1

@@ -29,8 +29,9 @@ __all__ = ["GradBufferLinear"]
 
 
 def _others_hold(buf: Tensor) -> bool:
-    # refs: the owner's attribute, this function's argument, getrefcount's argument
-    if sys.getrefcount(buf) > 3:
+    # refs: the owner's attribute, the caller's local, this function's argument, getrefcount's
+    # argument (tests check both that the buffer is reused and that a held gradient is not)
+    if sys.getrefcount(buf) > 4:
         return True
     # a view (e.g. p.grad.flatten()) shares the storage without referencing the tensor
     return torch._C._storage_Use_Count(buf.untyped_storage()._cdata) > 2
