@@ -6,7 +6,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .regularizers import dropout
+from .regularizers import cutout, dropout
 from .stn_layers import StnConv2d, StnLinear
 
 __all__ = ["StnMLP", "DropoutMLP", "StnConvNet"]
@@ -59,8 +59,9 @@ class StnMLP(nn.Module):
 
 
 class DropoutMLP(nn.Module):
-    """The plain counterpart of :class:`StnMLP`: ``forward(x (B, in), rates (B, 1 + hidden))``
-    with column 0 the input-dropout rate and column ``1 + i`` hidden layer ``i``'s rate.
+    """The plain counterpart of :class:`StnMLP`: ``forward(x (B, in), rates (B, 1 + hidden [+ 1]))``
+    with column 0 the input-dropout rate, column ``1 + i`` hidden layer ``i``'s rate and, when
+    ``cutout=True``, a last column with the cutout length (applied in training mode only).
 
     Example:
         >>> import torch
@@ -68,11 +69,14 @@ class DropoutMLP(nn.Module):
         torch.Size([4, 3])
     """
 
-    def __init__(self, sizes: tuple[int, ...]):
+    def __init__(self, sizes: tuple[int, ...], cutout: bool = False):
         super().__init__()
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+        self.cutout = cutout
 
     def forward(self, x: Tensor, rates: Tensor) -> Tensor:
+        if self.cutout and self.training:
+            x = cutout(x, rates[:, -1])
         x = dropout(x, rates[:, 0], self.training)
         for i, layer in enumerate(self.layers):
             x = layer(x)
