@@ -50,7 +50,7 @@ class MipConfig:
     trunk: tuple[int, ...] = (64,)
     lrs: tuple[float, ...] = (3e-4, 1e-3, 3e-3)
     seeds: tuple[int, ...] = (0, 1, 2)
-    steps: int = 800
+    steps: int = 500
     eval_every: int = 20
     batch: int = 128
     eval_examples: int = 1000
