@@ -192,8 +192,17 @@ def main(args) -> int:
             out["mip"] = run_mip_study(cfg, data, bar)
         _plot_mip(out["mip"], results_dir() / "hyperparams_mip.png")
     out["seconds_total"] = time.perf_counter() - start
+    name = "hyperparams_smoke" if args.smoke else "hyperparams"
+    previous = results_dir() / f"{name}.json"
+    if set(args.parts) != set(PARTS) and previous.exists():
+        # a partial rerun keeps the other studies' results (and notes which parts were rerun)
+        import json
+        old = json.loads(previous.read_text())
+        kept = {k: old[k] for k in PARTS if k in old and k not in args.parts}
+        out = {**kept, **out, "rerun_parts": list(args.parts),
+               "machine_of_kept_parts": old.get("machine")}
     out["tables"] = _tables(out)
-    path = write_results("hyperparams_smoke" if args.smoke else "hyperparams", out)
+    path = write_results(name, out)
     for name, table in out["tables"].items():
         print(f"\n## {name}\n{table}")
     print(f"\nwrote {path} ({out['seconds_total']:.0f} s)")

@@ -10,6 +10,9 @@ exactly this family: hyperparameter- and loss-conditioned hypernetworks). Four v
 - ``residual only``: raw ``z`` as input, with ``theta0``;
 - ``neither``: raw ``z``, no ``theta0`` (a plain hypernetwork).
 
+The hypernetwork is HyperLight's: an MLP trunk and one output layer emitting every generated
+scalar (:class:`FullHead`), initialised per tensor with the fan-out rule under MIP.
+
 Every variant runs for each learning rate and seed. The training loss is evaluated every
 ``eval_every`` steps on a fixed training subset at fixed ``lambda`` values; we report the steps to
 reach a target loss and the spread across seeds. The target is fixed by a rule stated up front:
@@ -30,7 +33,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..conditioning import HyperparameterCondition
-from ..heads import ChunkedHead
+from ..heads import ChunkedHead, FullHead
 from ..hypernetwork import HyperNetwork
 from ..parametrize import MIP
 from ..trunks import MLP
@@ -47,7 +50,10 @@ VARIANTS = {"MIP": (True, True), "encoding only": (True, False), "residual only"
 @dataclass
 class MipConfig:
     hidden: int = 32
-    trunk: tuple[int, ...] = (64,)
+    trunk: tuple[int, ...] = (32,)
+    # "full": HyperLight's architecture (one output layer, per-tensor fan-out init); "chunked"
+    # shares rows across chunks, so MIP's fan-out init sees the chunk size, not the tensor size
+    head: str = "full"
     lrs: tuple[float, ...] = (3e-4, 1e-3, 3e-3)
     seeds: tuple[int, ...] = (0, 1, 2)
     steps: int = 500
@@ -71,7 +77,7 @@ def build(variant: str, d_in: int, classes: int, cfg: MipConfig, space: Hyperpar
     target = nn.Sequential(nn.Linear(d_in, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, classes))
     hnet = HyperNetwork(
         target, condition=HyperparameterCondition(len(space), encoding="cos|sin" if encoding else None),
-        trunk=MLP(cfg.trunk), head=ChunkedHead(4096, 16),
+        trunk=MLP(cfg.trunk), head=FullHead() if cfg.head == "full" else ChunkedHead(4096, 16),
         parametrization=MIP(encoding=encoding, residual=True) if residual else None)
     return ConditionedModel(target, space, hypernetwork=hnet)
 

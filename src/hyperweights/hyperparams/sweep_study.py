@@ -35,7 +35,7 @@ class SweepConfig:
     wd_high: float = 1e-1
     grid_steps: int = 1500          # steps of every separately trained network
     cond_steps: int = 1500          # steps of the conditioned model
-    groups: int = 8                 # lambda values per conditioned step (batch split in groups)
+    groups: int = 1                 # lambda values per conditioned step (batch split in groups)
     batch: int = 128
     lr: float = 1e-3
     trunk: tuple[int, ...] = (64,)
