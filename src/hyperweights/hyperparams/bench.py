@@ -70,7 +70,8 @@ def _plot_sweep(res: dict, path) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("weight decay lambda")
     ax.set_ylabel("validation loss")
-    ax.set_title(f"Sweep fidelity (compute ratio {res['compute_ratio_time']:.2f})", fontsize=10)
+    ax.set_title(f"Sweep fidelity: conditioned/grid compute = {res['compute_ratio_flops']:.2f} (FLOPs), "
+                 f"{res['compute_ratio_time']:.2f} (time)", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
@@ -91,7 +92,7 @@ def _plot_schedule(res: dict, path) -> None:
     a.legend(fontsize=8)
     b.plot(steps, [r["cutout"] for r in sched], color="C3")
     b.set_xlabel("training step")
-    b.set_ylabel("cutout length (px)")
+    b.set_ylabel("cutout length (px of the pooled image)")
     fig.suptitle("Hyperparameter schedule discovered by the STN", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
@@ -133,8 +134,9 @@ def _tables(out: dict) -> dict:
             "grid steps apart": r["grid_steps_apart"],
             "loss at choice vs separate net": f"{100 * r['cond_loss_at_choice_vs_separate']:+.1f}%",
             "best vs grid best": f"{100 * r['cond_best_vs_grid_best']:+.1f}%",
-            "compute (time) ratio": f"{r['compute_ratio_time']:.3f}",
-            "compute (examples) ratio": f"{r['compute_ratio_examples']:.3f}",
+            "compute ratio (FLOPs)": f"{r['compute_ratio_flops']:.3f}",
+            "compute ratio (time)": f"{r['compute_ratio_time']:.3f}",
+            "compute ratio (examples)": f"{r['compute_ratio_examples']:.3f}",
         }])
     if "stn" in out:
         tables["stn"] = markdown_table([
@@ -182,7 +184,7 @@ def main(args) -> int:
         data = {"x_train": xtr[: n["stn_train"]], "y_train": ytr[: n["stn_train"]],
                 "x_val": xtr[val], "y_val": ytr[val],
                 "x_test": split.x_test[: n["test"]], "y_test": split.y_test[: n["test"]]}
-        with tqdm(total=3, desc="STN vs searches") as bar:
+        with tqdm(total=4, desc="STN vs searches") as bar:
             out["stn"] = run_stn_study(cfg, data, bar)
         _plot_schedule(out["stn"], results_dir() / "hyperparams_stn_schedule.png")
     if "mip" in args.parts:

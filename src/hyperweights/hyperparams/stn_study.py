@@ -169,6 +169,31 @@ def run_stn_study(cfg: StnConfig, data: dict[str, Tensor], progress=None) -> dic
     if progress is not None:
         progress.update(1)
 
+    # ---------------------------------------------------------------- ablation: STN layers, no tuning
+    # the gated layers have twice the weights of the plain net; this run keeps lambda at its
+    # initial values (training steps only) to separate the tuning from the architecture
+    torch.manual_seed(cfg.seed)
+    fixed_model = StnMLP(sizes, num_hparams=len(space), input_dropout="dropout_in",
+                         hidden_dropout=("dropout_h1", "dropout_h2"))
+    fixed_hp = StnHyperparameters(space, init, init_scale=cfg.init_scale)
+    fgen = torch.Generator().manual_seed(cfg.seed)
+    fixed = StnTrainer(fixed_model, fixed_hp, augment=lambda x, v: cutout(x, v["cutout"], fgen),
+                       lr=cfg.lr, generator=fgen)
+    ftrain = _batches(data["x_train"], data["y_train"], cfg.batch, fgen)
+    start = time.perf_counter()
+    for _ in range(cfg.steps):
+        fixed.train_step(*next(ftrain))
+    fixed_seconds = time.perf_counter() - start
+    fixed_model.eval()
+    with torch.no_grad():
+        def final_fixed(x):
+            t = fixed_hp.raw.unsqueeze(0).expand(x.shape[0], -1)
+            return fixed_model(x, t, fixed_hp.values(t))
+        fixed_val = _score(final_fixed(data["x_val"]).unsqueeze(0), data["y_val"])
+        fixed_test = _score(final_fixed(data["x_test"]).unsqueeze(0), data["y_test"])
+    if progress is not None:
+        progress.update(1)
+
     # ---------------------------------------------------------------- grid (+ centre) and random
     m = cfg.grid_per_axis
     axis = [(i + 0.5) / m for i in range(m)]
@@ -199,6 +224,9 @@ def run_stn_study(cfg: StnConfig, data: dict[str, Tensor], progress=None) -> dic
                      (f"grid search ({len(full_grid)} trials)", full),
                      (f"random search ({cfg.random_trials} trials)", full_rand)):
         rows.append({"method": label, **r})
+    rows.insert(1, {"method": "STN layers, lambda fixed at init (ablation)", "trials": 1,
+                    "test_loss": fixed_test[0].item(), "test_acc": fixed_test[1].item(),
+                    "val_loss": fixed_val[0].item(), "seconds": fixed_seconds, "chosen": fixed_hp.current()})
     for r in rows:
         r["cost_in_stn_runs"] = r["seconds"] / stn_seconds
     return {"config": cfg.__dict__, "space": space.to_dict(), "stn": stn, "schedule": trainer.schedule,
