@@ -82,18 +82,23 @@ def _plot_schedule(res: dict, path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    sched = res["schedule"]
-    steps = [r["step"] for r in sched]
+    runs = [("paper's init", res["schedule"], "-")]
+    if res.get("stn_poor_init", {}).get("schedule"):
+        runs.append(("poor init", res["stn_poor_init"]["schedule"], "--"))
     fig, (a, b) = plt.subplots(1, 2, figsize=(8.0, 3.4), dpi=100)
-    for name in ("dropout_in", "dropout_h1", "dropout_h2"):
-        a.plot(steps, [r[name] for r in sched], label=name)
+    for label, sched, style in runs:
+        steps = [r["step"] for r in sched]
+        for i, name in enumerate(("dropout_in", "dropout_h1", "dropout_h2")):
+            a.plot(steps, [r[name] for r in sched], style, color=f"C{i}", label=f"{name} ({label})")
+        b.plot(steps, [r["cutout"] for r in sched], style, color="C3", label=label)
+    a.set_yscale("log")
     a.set_xlabel("training step")
     a.set_ylabel("dropout rate")
-    a.legend(fontsize=8)
-    b.plot(steps, [r["cutout"] for r in sched], color="C3")
+    a.legend(fontsize=6)
     b.set_xlabel("training step")
     b.set_ylabel("cutout length (px of the pooled image)")
-    fig.suptitle("Hyperparameter schedule discovered by the STN", fontsize=10)
+    b.legend(fontsize=7)
+    fig.suptitle("Hyperparameter schedules discovered by the STN", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -184,7 +189,7 @@ def main(args) -> int:
         data = {"x_train": xtr[: n["stn_train"]], "y_train": ytr[: n["stn_train"]],
                 "x_val": xtr[val], "y_val": ytr[val],
                 "x_test": split.x_test[: n["test"]], "y_test": split.y_test[: n["test"]]}
-        with tqdm(total=4, desc="STN vs searches") as bar:
+        with tqdm(total=3, desc="STN vs searches") as bar:
             out["stn"] = run_stn_study(cfg, data, bar)
         _plot_schedule(out["stn"], results_dir() / "hyperparams_stn_schedule.png")
     if "mip" in args.parts:

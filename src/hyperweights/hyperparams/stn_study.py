@@ -126,19 +126,12 @@ def _select(res: dict, members: list[int]) -> dict:
             "test_acc": res["test_acc"][best], "seconds": res["seconds_per_trial"] * len(members)}
 
 
-def run_stn_study(cfg: StnConfig, data: dict[str, Tensor], progress=None) -> dict:
-    """STN run, grid stack, random stack; returns the comparison and the STN schedule."""
-    space = stn_space(max_cutout=20.0 / cfg.pool)      # up to 20 px of the 28x28 image
-    data = {k: pool_images(v, cfg.pool) if k.startswith("x_") else v for k, v in data.items()}
-    d_in, classes = data["x_train"].shape[1], int(data["y_train"].max()) + 1
-    sizes = (d_in, cfg.hidden, cfg.hidden, classes)
-
-    # ---------------------------------------------------------------- STN
+def _run_stn(cfg: StnConfig, data: dict, sizes, space, init: dict, tune: bool, progress=None) -> dict:
+    """One STN run from ``init`` (``tune=False``: the same network and perturbations, training
+    steps only, lambda stays at ``init``)."""
     torch.manual_seed(cfg.seed)
     model = StnMLP(sizes, num_hparams=len(space), input_dropout="dropout_in",
                    hidden_dropout=("dropout_h1", "dropout_h2"))
-    # the paper's inits: rates 0.05, cutout length 4 (of a 32x32 image; here in pooled pixels)
-    init = {"dropout_in": 0.05, "dropout_h1": 0.05, "dropout_h2": 0.05, "cutout": 4.0 / cfg.pool}
     hparams = StnHyperparameters(space, init, init_scale=cfg.init_scale)
     gen = torch.Generator().manual_seed(cfg.seed)
     trainer = StnTrainer(model, hparams, augment=lambda x, v: cutout(x, v["cutout"], gen),
@@ -148,49 +141,48 @@ def run_stn_study(cfg: StnConfig, data: dict[str, Tensor], progress=None) -> dic
     val_it = _batches(data["x_val"], data["y_val"], cfg.batch, gen)
     trainer.record()
     start = time.perf_counter()
-    for _ in range(cfg.warmup):
-        trainer.train_step(*next(train_it))
-    rounds = math.ceil((cfg.steps - cfg.warmup) / trainer.train_steps)
-    for r in range(rounds):
-        trainer.step(train_it, val_it)
-        if progress is not None and r % 50 == 0:
-            progress.set_postfix_str(f"stn round {r}/{rounds}")
-    stn_seconds = time.perf_counter() - start
+    if tune:
+        for _ in range(cfg.warmup):
+            trainer.train_step(*next(train_it))
+        rounds = math.ceil((cfg.steps - cfg.warmup) / trainer.train_steps)
+        for r in range(rounds):
+            trainer.step(train_it, val_it)
+            if progress is not None and r % 50 == 0:
+                progress.set_postfix_str(f"stn round {r}/{rounds}")
+    else:
+        for _ in range(cfg.steps):
+            trainer.train_step(*next(train_it))
+    seconds = time.perf_counter() - start
     model.eval()
     with torch.no_grad():
         def final(x):
             t = hparams.raw.unsqueeze(0).expand(x.shape[0], -1)
             return model(x, t, hparams.values(t))
-        stn_val = _score(final(data["x_val"]).unsqueeze(0), data["y_val"])
-        stn_test = _score(final(data["x_test"]).unsqueeze(0), data["y_test"])
-    stn = {"final": hparams.current(), "val_loss": stn_val[0].item(), "test_loss": stn_test[0].item(),
-           "test_acc": stn_test[1].item(), "seconds": stn_seconds, "train_steps": trainer.step_count,
-           "val_steps": len(trainer.schedule) - 1}
-    if progress is not None:
-        progress.update(1)
+        val = _score(final(data["x_val"]).unsqueeze(0), data["y_val"])
+        test = _score(final(data["x_test"]).unsqueeze(0), data["y_test"])
+    return {"init": init, "final": hparams.current(), "val_loss": val[0].item(), "test_loss": test[0].item(),
+            "test_acc": test[1].item(), "seconds": seconds, "train_steps": trainer.step_count,
+            "val_steps": len(trainer.schedule) - 1, "schedule": trainer.schedule if tune else None}
 
-    # ---------------------------------------------------------------- ablation: STN layers, no tuning
-    # the gated layers have twice the weights of the plain net; this run keeps lambda at its
-    # initial values (training steps only) to separate the tuning from the architecture
-    torch.manual_seed(cfg.seed)
-    fixed_model = StnMLP(sizes, num_hparams=len(space), input_dropout="dropout_in",
-                         hidden_dropout=("dropout_h1", "dropout_h2"))
-    fixed_hp = StnHyperparameters(space, init, init_scale=cfg.init_scale)
-    fgen = torch.Generator().manual_seed(cfg.seed)
-    fixed = StnTrainer(fixed_model, fixed_hp, augment=lambda x, v: cutout(x, v["cutout"], fgen),
-                       lr=cfg.lr, generator=fgen)
-    ftrain = _batches(data["x_train"], data["y_train"], cfg.batch, fgen)
-    start = time.perf_counter()
-    for _ in range(cfg.steps):
-        fixed.train_step(*next(ftrain))
-    fixed_seconds = time.perf_counter() - start
-    fixed_model.eval()
-    with torch.no_grad():
-        def final_fixed(x):
-            t = fixed_hp.raw.unsqueeze(0).expand(x.shape[0], -1)
-            return fixed_model(x, t, fixed_hp.values(t))
-        fixed_val = _score(final_fixed(data["x_val"]).unsqueeze(0), data["y_val"])
-        fixed_test = _score(final_fixed(data["x_test"]).unsqueeze(0), data["y_test"])
+
+def run_stn_study(cfg: StnConfig, data: dict[str, Tensor], progress=None) -> dict:
+    """STN run, grid stack, random stack; returns the comparison and the STN schedule."""
+    space = stn_space(max_cutout=20.0 / cfg.pool)      # up to 20 px of the 28x28 image
+    data = {k: pool_images(v, cfg.pool) if k.startswith("x_") else v for k, v in data.items()}
+    d_in, classes = data["x_train"].shape[1], int(data["y_train"].max()) + 1
+    sizes = (d_in, cfg.hidden, cfg.hidden, classes)
+
+    # ---------------------------------------------------------------- STN runs
+    # from the paper's initial values and from a poor start (heavy regularisation); each also
+    # trained with lambda fixed at its start (training steps only): the gated layers have twice
+    # the weights of the plain net, and this ablation separates tuning from architecture
+    paper = {"dropout_in": 0.05, "dropout_h1": 0.05, "dropout_h2": 0.05, "cutout": 4.0 / cfg.pool}
+    poor = {"dropout_in": 0.5, "dropout_h1": 0.5, "dropout_h2": 0.5, "cutout": 12.0 / cfg.pool}
+    stn = _run_stn(cfg, data, sizes, space, paper, tune=True, progress=progress)
+    fixed = _run_stn(cfg, data, sizes, space, paper, tune=False)
+    stn_poor = _run_stn(cfg, data, sizes, space, poor, tune=True, progress=progress)
+    fixed_poor = _run_stn(cfg, data, sizes, space, poor, tune=False)
+    stn_seconds = stn["seconds"]
     if progress is not None:
         progress.update(1)
 
@@ -211,10 +203,15 @@ def run_stn_study(cfg: StnConfig, data: dict[str, Tensor], progress=None) -> dic
     n_budget = max(1, int(stn_seconds // per_trial))
     m_budget = max(1, int(math.floor(n_budget ** (1 / len(space)) + 1e-9)))
     full_grid = list(range(len(grid_unit) - 1))
-    rows = [
-        {"method": "STN (1 run)", "trials": 1, "test_loss": stn["test_loss"], "test_acc": stn["test_acc"],
-         "val_loss": stn["val_loss"], "seconds": stn_seconds, "chosen": stn["final"]},
-    ]
+
+    def stn_row(label, r):
+        return {"method": label, "trials": 1, "test_loss": r["test_loss"], "test_acc": r["test_acc"],
+                "val_loss": r["val_loss"], "seconds": r["seconds"], "chosen": r["final"]}
+
+    rows = [stn_row("STN (1 run), paper's init", stn),
+            stn_row("STN layers, lambda fixed at paper's init (ablation)", fixed),
+            stn_row("STN (1 run), poor init (dropout 0.5, cutout 6)", stn_poor),
+            stn_row("STN layers, lambda fixed at poor init (ablation)", fixed_poor)]
     same_grid = _select(grid, full_grid if m_budget >= m else [len(grid_unit) - 1])
     same_rand = _select(rand, list(range(min(n_budget, cfg.random_trials))))
     full_rand = _select(rand, list(range(cfg.random_trials)))
@@ -224,11 +221,9 @@ def run_stn_study(cfg: StnConfig, data: dict[str, Tensor], progress=None) -> dic
                      (f"grid search ({len(full_grid)} trials)", full),
                      (f"random search ({cfg.random_trials} trials)", full_rand)):
         rows.append({"method": label, **r})
-    rows.insert(1, {"method": "STN layers, lambda fixed at init (ablation)", "trials": 1,
-                    "test_loss": fixed_test[0].item(), "test_acc": fixed_test[1].item(),
-                    "val_loss": fixed_val[0].item(), "seconds": fixed_seconds, "chosen": fixed_hp.current()})
     for r in rows:
         r["cost_in_stn_runs"] = r["seconds"] / stn_seconds
-    return {"config": cfg.__dict__, "space": space.to_dict(), "stn": stn, "schedule": trainer.schedule,
+    return {"config": cfg.__dict__, "space": space.to_dict(), "stn": stn, "schedule": stn["schedule"],
+            "stn_poor_init": stn_poor, "fixed_paper_init": fixed, "fixed_poor_init": fixed_poor,
             "grid": grid, "random": rand, "trials_in_stn_budget": n_budget, "rows": rows,
             "stn_beats_same_budget_searches": stn["test_loss"] < min(same_grid["test_loss"], same_rand["test_loss"])}

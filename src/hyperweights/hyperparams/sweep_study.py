@@ -44,6 +44,7 @@ class SweepConfig:
     cond_lr: float | None = None    # default: lr
     block: int = 100                # steps per timing block (interleaving)
     balance: str = "log"            # per-lambda loss scaling of the conditioned objective
+    schedule: str = "constant"      # learning rate of both trainings: "constant" or "cosine" decay
     seed: int = 0
 
 
@@ -85,6 +86,11 @@ def run_sweep(cfg: SweepConfig, data: dict[str, Tensor], progress=None) -> dict:
                             head=_head(cfg))
     opt_grid = torch.optim.Adam(stack.parameters(), lr=cfg.lr, fused=True)
     opt_cond = torch.optim.Adam(cond.trainable_parameters(), lr=cfg.cond_lr or cfg.lr, fused=True)
+    if cfg.schedule not in ("constant", "cosine"):
+        raise ValueError(f"schedule must be 'constant' or 'cosine', got {cfg.schedule!r}")
+    cosine = cfg.schedule == "cosine"
+    sched_grid = torch.optim.lr_scheduler.CosineAnnealingLR(opt_grid, cfg.grid_steps) if cosine else None
+    sched_cond = torch.optim.lr_scheduler.CosineAnnealingLR(opt_cond, cfg.cond_steps) if cosine else None
     gen = torch.Generator().manual_seed(cfg.seed)
     cgen = torch.Generator().manual_seed(cfg.seed + 1)
     n = xtr.shape[0]
@@ -98,6 +104,8 @@ def run_sweep(cfg: SweepConfig, data: dict[str, Tensor], progress=None) -> dict:
         opt_grid.zero_grad(set_to_none=True)
         loss.backward()
         opt_grid.step()
+        if sched_grid is not None:
+            sched_grid.step()
 
     ref_sq = _sq_weights({n: p.detach()[None] for n, p in cond.target.named_parameters()}).item()
 
@@ -119,6 +127,8 @@ def run_sweep(cfg: SweepConfig, data: dict[str, Tensor], progress=None) -> dict:
         opt_cond.zero_grad(set_to_none=True)
         loss.backward()
         opt_cond.step()
+        if sched_cond is not None:
+            sched_cond.step()
 
     # matmul FLOPs of one training step (forward + backward, counted by torch's FlopCounterMode;
     # elementwise ops and the optimizer are not counted): the machine-independent compute measure
