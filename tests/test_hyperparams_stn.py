@@ -62,6 +62,8 @@ def test_hyperparameters_init_perturbation_and_entropy():
     assert t.shape == (4000, 2)
     assert abs((t - hp.raw).std(0).mean().item() - 0.5) < 0.03
     torch.testing.assert_close(hp.entropy(), torch.tensor(2 * math.log(0.5 * math.sqrt(2 * math.pi * math.e))))
+    shared = hp.perturb(5, torch.Generator().manual_seed(0), per_example=False)
+    assert torch.equal(shared, shared[:1].expand(5, -1)) and not torch.equal(shared[0], hp.raw)
     with pytest.raises(ValueError, match="declared range"):
         StnHyperparameters(_space(), {"dropout_in": 0.99})
     with pytest.raises(KeyError, match="undeclared"):

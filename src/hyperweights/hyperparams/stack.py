@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 
-import torch
+import torch  # noqa: F401  (the doctest uses it)
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 

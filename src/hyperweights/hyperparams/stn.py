@@ -80,11 +80,12 @@ class StnHyperparameters(nn.Module):
         """``softplus(sigma)``: ``(h,)``."""
         return F.softplus(self.raw_scale)
 
-    def perturb(self, batch: int, generator: torch.Generator | None = None) -> Tensor:
+    def perturb(self, batch: int, generator: torch.Generator | None = None,
+                per_example: bool = True) -> Tensor:
         """``(batch, h)`` perturbed unconstrained hyperparameters (differentiable in ``t`` and
-        ``sigma`` through the reparametrisation)."""
-        eps = torch.randn(batch, len(self.space), generator=generator)
-        return self.raw + self.scale * eps
+        ``sigma`` through the reparametrisation); ``per_example=False`` shares one draw."""
+        eps = torch.randn(batch if per_example else 1, len(self.space), generator=generator)
+        return (self.raw + self.scale * eps).expand(batch, -1)
 
     def values(self, t: Tensor) -> dict[str, Tensor]:
         """Unconstrained ``(B, h)`` -> real values ``{name: (B,)}`` (no gradient)."""
@@ -119,6 +120,7 @@ class StnTrainer:
         entropy_weight: ``tau`` (the README's ``1e-3``).
         train_steps, val_steps: the alternation (paper: 2 and 1).
         tune_scales: also learn ``sigma`` (perturbs ``lambda`` in the validation step too).
+        per_example: one perturbation per example (the paper) or one per batch.
         loss: ``loss(logits, y) -> scalar``, default cross-entropy.
 
     Example:
@@ -140,13 +142,14 @@ class StnTrainer:
                  lr: float = 1e-3, hyper_lr: float = 3e-3, entropy_weight: float = 1e-3,
                  train_steps: int = 2, val_steps: int = 1, tune_scales: bool = True,
                  loss: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, per_example: bool = True):
         if train_steps < 1 or val_steps < 1:
             raise ValueError(f"train_steps and val_steps must be >= 1, got {train_steps}, {val_steps}")
         self.model, self.hparams, self.augment, self.loss = model, hparams, augment, loss
         self.entropy_weight, self.tune_scales = entropy_weight, tune_scales
         self.train_steps, self.val_steps = train_steps, val_steps
         self.generator = generator
+        self.per_example = per_example
         self.phi = [p for p in model.parameters() if p.requires_grad]
         own = {id(p) for p in hparams.parameters()}
         if any(id(p) in own for p in self.phi):
@@ -161,7 +164,7 @@ class StnTrainer:
         """One step on ``phi`` (training loss, perturbed ``lambda``, regularizers on)."""
         self.model.train()
         with torch.no_grad():
-            t = self.hparams.perturb(x.shape[0], self.generator)
+            t = self.hparams.perturb(x.shape[0], self.generator, self.per_example)
         values = self.hparams.values(t)
         if self.augment is not None:
             x = self.augment(x, values)
@@ -179,7 +182,7 @@ class StnTrainer:
         self.model.eval()
         try:
             if self.tune_scales:
-                t = self.hparams.perturb(x.shape[0], self.generator)
+                t = self.hparams.perturb(x.shape[0], self.generator, self.per_example)
             else:
                 t = self.hparams.raw.unsqueeze(0).expand(x.shape[0], -1)
             loss = self.loss(self.model(x, t, self.hparams.values(t)), y)
