@@ -181,6 +181,8 @@ def run_sweep(cfg: SweepConfig, data: dict[str, Tensor], progress=None) -> dict:
     # the conditioned model's choice, judged by the separately trained network at that value
     rel_at_choice = (cond_val[c_best] / grid_val[c_best]).item() - 1
     rel_best = (cond_val[c_best] / grid_val[g_best]).item() - 1
+    # what choosing lambda from the sweep costs, judged by the separately trained networks
+    regret = (grid_val[c_best] / grid_val[g_best]).item() - 1
     grid_examples = cfg.grid_points * cfg.grid_steps * cfg.batch
     cond_examples = cfg.cond_steps * cfg.batch
     compute_ratio = times["conditioned"] / times["grid"]
@@ -196,6 +198,7 @@ def run_sweep(cfg: SweepConfig, data: dict[str, Tensor], progress=None) -> dict:
         "grid_steps_apart": abs(g_best - c_best),
         "cond_loss_at_choice_vs_separate": rel_at_choice,
         "cond_best_vs_grid_best": rel_best,
+        "grid_regret_at_cond_choice": regret,
         "train_seconds": times, "compute_ratio_time": compute_ratio,
         "flops_per_step": flops, "compute_ratio_flops": flop_ratio,
         "compute_ratio_examples": cond_examples / grid_examples,
