@@ -139,6 +139,8 @@ def _tables(out: dict) -> dict:
             "grid steps apart": r["grid_steps_apart"],
             "loss at choice vs separate net": f"{100 * r['cond_loss_at_choice_vs_separate']:+.1f}%",
             "best vs grid best": f"{100 * r['cond_best_vs_grid_best']:+.1f}%",
+            "regret of the choice (grid)": (f"{100 * r['grid_regret_at_cond_choice']:+.1f}%"
+                                            if "grid_regret_at_cond_choice" in r else "-"),
             "compute ratio (FLOPs)": f"{r['compute_ratio_flops']:.3f}",
             "compute ratio (time)": f"{r['compute_ratio_time']:.3f}",
             "compute ratio (examples)": f"{r['compute_ratio_examples']:.3f}",
