@@ -223,7 +223,8 @@ def run_stn_study(cfg: StnConfig, data: dict[str, Tensor], progress=None) -> dic
         rows.append({"method": label, **r})
     for r in rows:
         r["cost_in_stn_runs"] = r["seconds"] / stn_seconds
-    return {"config": cfg.__dict__, "space": space.to_dict(), "stn": stn, "schedule": stn["schedule"],
+    schedule = stn.pop("schedule")                     # stored once, at the top level
+    return {"config": cfg.__dict__, "space": space.to_dict(), "stn": stn, "schedule": schedule,
             "stn_poor_init": stn_poor, "fixed_paper_init": fixed, "fixed_poor_init": fixed_poor,
             "grid": grid, "random": rand, "trials_in_stn_budget": n_budget, "rows": rows,
             "stn_beats_same_budget_searches": stn["test_loss"] < min(same_grid["test_loss"], same_rand["test_loss"])}
