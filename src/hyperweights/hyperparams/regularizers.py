@@ -1,0 +1,88 @@
+"""Regularizers whose strength is a tensor, one value per example (or per member of a stack).
+
+Self-Tuning Networks perturb hyperparameters per example, so a dropout rate or an augmentation
+strength must be a ``(B,)`` tensor rather than a Python float. All functions here are batched (no
+loops over examples) and work under ``torch.func.vmap(..., randomness="different")``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["dropout", "cutout", "l2_penalty"]
+
+
+def _per_row(p: Tensor, like: Tensor) -> Tensor:
+    p = torch.as_tensor(p, dtype=like.dtype, device=like.device)
+    if p.ndim == 0:
+        return p
+    if p.ndim != 1 or p.shape[0] != like.shape[0]:
+        raise ValueError(f"a per-example strength must be a scalar or of shape (B,) = ({like.shape[0]},), "
+                         f"got {tuple(p.shape)}")
+    return p.reshape(-1, *([1] * (like.ndim - 1)))
+
+
+def dropout(x: Tensor, p: Tensor, training: bool = True) -> Tensor:
+    """Inverted dropout with a per-example rate ``p: (B,)`` (or a scalar) in [0, 1).
+
+    Example:
+        >>> x = torch.ones(2, 1000)
+        >>> y = dropout(x, torch.tensor([0.0, 0.5]))
+        >>> bool((y[0] == 1).all()), round((y[1] == 0).float().mean().item(), 1)
+        (True, 0.5)
+    """
+    if not training:
+        return x
+    p = _per_row(p, x)
+    keep = (torch.rand_like(x) >= p).to(x.dtype)
+    return x * keep / (1 - p).clamp_min(1e-6)
+
+
+def cutout(images: Tensor, length: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Cutout (DeVries & Taylor 2017) with a per-example square side ``length: (B,)`` in pixels.
+
+    Args:
+        images: ``(B, C, H, W)`` or ``(B, H * W)`` square images (flattened ones are restored).
+        length: side of the zeroed square (fractional lengths are rounded down); centres are
+            uniform over the image and the square is clipped at the border, as in the paper.
+
+    Example:
+        >>> x = torch.ones(2, 1, 8, 8)
+        >>> y = cutout(x, torch.tensor([0.0, 4.0]))
+        >>> int((y[0] == 0).sum()), int((y[1] == 0).sum()) <= 16
+        (0, True)
+    """
+    flat = images.ndim == 2
+    if flat:
+        side = int(round(images.shape[1] ** 0.5))
+        if side * side != images.shape[1]:
+            raise ValueError(f"flattened images must be square, got {images.shape[1]} pixels")
+        imgs = images.reshape(images.shape[0], 1, side, side)
+    elif images.ndim == 4:
+        imgs = images
+    else:
+        raise ValueError(f"cutout expects (B, C, H, W) or (B, H*W) images, got {tuple(images.shape)}")
+    b, _, h, w = imgs.shape
+    half = _per_row(length, imgs[:, 0, 0, 0]).reshape(-1, 1, 1).floor() / 2
+    cy = torch.randint(0, h, (b, 1, 1), generator=generator, device=imgs.device)
+    cx = torch.randint(0, w, (b, 1, 1), generator=generator, device=imgs.device)
+    rows = torch.arange(h, device=imgs.device).view(1, h, 1)
+    cols = torch.arange(w, device=imgs.device).view(1, 1, w)
+    inside = ((rows - cy).abs() < half) & ((cols - cx).abs() < half)    # (B, H, W)
+    out = imgs * (~inside).unsqueeze(1).to(imgs.dtype)
+    return out.reshape(images.shape) if flat else out
+
+
+def l2_penalty(weights: dict[str, Tensor], strength: Tensor, names: list[str] | None = None) -> Tensor:
+    """``mean_k strength_k * sum ||theta_k||^2`` over the generated tensors (``(K, *shape)``),
+    a weight-decay term per weight set (biases included unless ``names`` selects).
+
+    Example:
+        >>> w = {"weight": torch.ones(2, 3, 3)}
+        >>> l2_penalty(w, torch.tensor([1.0, 0.0]))
+        tensor(4.5000)
+    """
+    names = names if names is not None else list(weights)
+    sq = sum(weights[n].pow(2).flatten(1).sum(1) for n in names)
+    return (torch.as_tensor(strength, dtype=sq.dtype) * sq).mean()
