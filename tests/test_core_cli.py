@@ -31,7 +31,7 @@ def test_bench_core_smoke(results):
     data = json.loads((results / "bench_core_smoke.json").read_text())
     models = [r["model"] for r in data["training"]]
     peers_installed = all(importlib.util.find_spec(m) for m in ("hypnettorch", "hyperlight", "hypernn"))
-    assert len(models) == (8 if peers_installed else 4)
+    assert len(models) == (11 if peers_installed else 4)
     for row in data["training"]:
         assert row["step_ms"] > 0 and 0 <= row["test_acc"] <= 1
     if peers_installed:
