@@ -43,6 +43,9 @@ class HyperNetwork(nn.Module):
             ``ChunkedHead``, ``LowRankHead``); default ``ChunkedHead(4096)``.
         parametrization: ``None`` or ``MIP()``.
         init: head initialisation, ``"hyperfan"`` (default; MIP uses ``"fan_out"``).
+        feature_scale: factor on the trunk's features before the head; default ``1/sqrt(d_h)``,
+            which keeps Adam's steps on the generated weights near a plain network's (see
+            :mod:`hyperweights.parametrize.init`); ``1.0`` gives unscaled features.
         check_finite: raise when a generated tensor holds NaN or inf (skipped under vmap/compile).
 
     ``hnet(c)`` returns ``{name: (W, *param.shape)}`` with ``W`` the condition batch;
@@ -62,7 +65,7 @@ class HyperNetwork(nn.Module):
     def __init__(self, target: nn.Module, *, generate: Selection = None, exclude: Selection = (),
                  condition: Conditioner, trunk: Trunk | None = None, head: Head | None = None,
                  parametrization: MIP | None = None, init: str | None = None,
-                 check_finite: bool = False):
+                 feature_scale: float | None = None, check_finite: bool = False):
         super().__init__()
         if not isinstance(target, nn.Module):
             raise TypeError(f"target must be an nn.Module, got {type(target).__name__}")
@@ -98,7 +101,10 @@ class HyperNetwork(nn.Module):
                 "or PerLayerHead with this trunk."
             )
         trunk.bind(condition.out_dim, head.token_dim, head.num_tokens)
-        head.bind(trunk.out_dim, init)
+        self.feature_scale = float(trunk.out_dim ** -0.5 if feature_scale is None else feature_scale)
+        if not self.feature_scale > 0:
+            raise ValueError(f"feature_scale must be positive, got {feature_scale}")
+        head.bind(trunk.out_dim, init, self.feature_scale * trunk.out_dim ** 0.5)
         self.trunk, self.head = trunk, head
         self.parametrization = parametrization
         if parametrization is not None:
@@ -114,8 +120,8 @@ class HyperNetwork(nn.Module):
 
     def flat_from_code(self, cond: Tensor) -> Tensor:
         """Generated weights ``(W, P)`` from an encoded condition ``(W, d_c)``."""
-        # unit expected squared norm per feature vector: see hyperweights.parametrize.init
-        features = self.trunk(cond, self.head.tokens) * self.trunk.out_dim ** -0.5
+        # see hyperweights.parametrize.init for why the features are scaled
+        features = self.trunk(cond, self.head.tokens) * self.feature_scale
         flat = self.head(features)
         if self.parametrization is not None:
             flat = self.parametrization(flat)
@@ -152,6 +158,7 @@ class HyperNetwork(nn.Module):
             "head": part(self.head),
             "parametrization": part(self.parametrization),
             "init": self.init,
+            "feature_scale": self.feature_scale,
             "check_finite": self.check_finite,
             "target_class": self.target_class,
             "fingerprint": self.specs.fingerprint(),

@@ -147,7 +147,8 @@ def load(path: str | os.PathLike, target: nn.Module, *, condition=None, trunk=No
         condition=_rebuild(cfg["condition"], condition, "condition"),
         trunk=_rebuild(cfg["trunk"], trunk, "trunk"), head=_rebuild(cfg["head"], head, "head"),
         parametrization=_rebuild(cfg["parametrization"], None, "parametrization"),
-        init=cfg.get("init"), check_finite=cfg.get("check_finite", False),
+        init=cfg.get("init"), feature_scale=cfg.get("feature_scale"),
+        check_finite=cfg.get("check_finite", False),
     )
     own = {k[len("hypernetwork."):]: v for k, v in tensors.items() if k.startswith("hypernetwork.")}
     try:

@@ -25,9 +25,7 @@ class Contender:
 
 
 def _hypnettorch_mnet(sizes):
-    import numpy as np
-    if not hasattr(np, "int"):  # hypnettorch still uses aliases removed in numpy 1.24
-        np.int, np.bool, np.float = int, bool, float  # type: ignore[attr-defined]
+    # (hypnettorch's data package needs numpy aliases removed in 1.24; its nets do not, so no shim)
     from hypnettorch.mnets import MLP as MainMLP
     return MainMLP(n_in=sizes[0], n_out=sizes[-1], hidden_layers=tuple(sizes[1:-1]),
                    no_weights=True, verbose=False)

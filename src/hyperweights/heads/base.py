@@ -35,7 +35,7 @@ class Head(Part):
     def prepare(self, specs: SpecTable) -> None:
         self.specs = specs
 
-    def bind(self, in_dim: int, init: str) -> None:  # pragma: no cover - abstract
+    def bind(self, in_dim: int, init: str, feature_norm: float = 1.0) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def forward(self, features: Tensor) -> Tensor:  # pragma: no cover - abstract

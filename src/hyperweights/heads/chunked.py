@@ -48,10 +48,10 @@ class ChunkedHead(Head):
         self.chunk_size = min(self._config["chunk_size"], specs.total)
         self._make_tokens(math.ceil(specs.total / self.chunk_size), self.embedding_dim)
 
-    def bind(self, in_dim: int, init: str) -> None:
+    def bind(self, in_dim: int, init: str, feature_norm: float = 1.0) -> None:
         self.out = nn.Linear(in_dim, self.chunk_size)
         mean, std = pooled_stats(self.specs)
-        init_block(self.out.weight, self.out.bias, slice(0, self.chunk_size), mean, std, init)
+        init_block(self.out.weight, self.out.bias, slice(0, self.chunk_size), mean, std, init, feature_norm)
 
     def forward(self, features: Tensor) -> Tensor:
         chunks = self.out(features)                                  # (W, N, chunk)

@@ -32,11 +32,11 @@ class FullHead(Head):
         super().__init__()
         self._config = {}
 
-    def bind(self, in_dim: int, init: str) -> None:
+    def bind(self, in_dim: int, init: str, feature_norm: float = 1.0) -> None:
         self.out = GradBufferLinear(in_dim, self.specs.total)
         for s in self.specs:
             init_block(self.out.weight, self.out.bias, slice(s.offset, s.offset + s.numel),
-                       s.init_mean, s.init_std, init)
+                       s.init_mean, s.init_std, init, feature_norm)
 
     def forward(self, features: Tensor) -> Tensor:
         return self.out(self._single(features))

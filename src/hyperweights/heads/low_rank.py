@@ -57,18 +57,18 @@ class LowRankHead(Head):
             offset += size
         self.emitted = offset
 
-    def bind(self, in_dim: int, init: str) -> None:
+    def bind(self, in_dim: int, init: str, feature_norm: float = 1.0) -> None:
         self.out = nn.Linear(in_dim, self.emitted)
         for kind, s, off, rows, cols in self.plan:
             if kind == "direct":
                 init_block(self.out.weight, self.out.bias, slice(off, off + s.numel),
-                           s.init_mean, s.init_std, init)
+                           s.init_mean, s.init_std, init, feature_norm)
             else:
                 # entries of A @ B.T sum r products: factor std (std_k^2 / r)^(1/4) matches std_k;
                 # the mean goes to neither factor (a rank-r product cannot carry a constant offset)
                 factor_std = (s.init_std ** 2 / self.rank) ** 0.25
                 init_block(self.out.weight, self.out.bias, slice(off, off + (rows + cols) * self.rank),
-                           0.0, factor_std, init)
+                           0.0, factor_std, init, feature_norm)
 
     def forward(self, features: Tensor) -> Tensor:
         code = self.out(self._single(features))                      # (W, emitted)

@@ -47,10 +47,10 @@ class PerLayerHead(Head):
         index = torch.cat([torch.arange(size) + i * self.width for i, size in enumerate(sizes)])
         self.register_buffer("index", index, persistent=False)
 
-    def bind(self, in_dim: int, init: str) -> None:
+    def bind(self, in_dim: int, init: str, feature_norm: float = 1.0) -> None:
         self.out = nn.Linear(in_dim, self.width)
         mean, std = pooled_stats(self.specs)
-        init_block(self.out.weight, self.out.bias, slice(0, self.width), mean, std, init)
+        init_block(self.out.weight, self.out.bias, slice(0, self.width), mean, std, init, feature_norm)
 
     def forward(self, features: Tensor) -> Tensor:
         grid = self.out(features).reshape(features.shape[0], -1)     # (W, N * width)

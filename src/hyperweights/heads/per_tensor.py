@@ -30,10 +30,10 @@ class PerTensorHead(Head):
         super().__init__()
         self._config = {}
 
-    def bind(self, in_dim: int, init: str) -> None:
+    def bind(self, in_dim: int, init: str, feature_norm: float = 1.0) -> None:
         self.heads = nn.ModuleList(nn.Linear(in_dim, s.numel) for s in self.specs)
         for s, lin in zip(self.specs, self.heads):
-            init_block(lin.weight, lin.bias, slice(0, s.numel), s.init_mean, s.init_std, init)
+            init_block(lin.weight, lin.bias, slice(0, s.numel), s.init_mean, s.init_std, init, feature_norm)
 
     def forward(self, features: Tensor) -> Tensor:
         h = self._single(features)

@@ -116,7 +116,8 @@ class ConditionedModel(nn.Module):
                 target, generate=generate, exclude=exclude,
                 condition=HyperparameterCondition(len(space), encoding=encoding),
                 trunk=trunk if trunk is not None else MLP((64,)), head=head,
-                parametrization=MIP() if parametrization == "default" else parametrization)
+                parametrization=MIP() if parametrization == "default" else parametrization,
+                feature_scale=1.0)  # unscaled features: the benchmarked settings were tuned so
         cond = hypernetwork.condition
         if not isinstance(cond, HyperparameterCondition) or cond.num != len(space):
             raise ValueError(f"the hypernetwork must be conditioned on HyperparameterCondition({len(space)}) "

@@ -78,7 +78,8 @@ def build(variant: str, d_in: int, classes: int, cfg: MipConfig, space: Hyperpar
     hnet = HyperNetwork(
         target, condition=HyperparameterCondition(len(space), encoding="cos|sin" if encoding else None),
         trunk=MLP(cfg.trunk), head=FullHead() if cfg.head == "full" else ChunkedHead(4096, 16),
-        parametrization=MIP(encoding=encoding, residual=True) if residual else None)
+        parametrization=MIP(encoding=encoding, residual=True) if residual else None,
+        feature_scale=1.0)  # the study's measured settings use unscaled features
     return ConditionedModel(target, space, hypernetwork=hnet)
 
 

@@ -101,7 +101,8 @@ class MaskEnsemble(nn.Module):
         target = build_target(self.n_in, self.hidden, self.n_out)
         self.hypernetwork = HyperNetwork(
             target, condition=DataCondition(nn.Identity(), dim=mask.shape[1]),
-            trunk=MLP(hidden=tuple(hypernet_hidden)), head=FullHead())
+            trunk=MLP(hidden=tuple(hypernet_hidden)), head=FullHead(),
+            feature_scale=1.0)  # unscaled features: the benchmarked settings were tuned so
         self.layer_names = [(f"{i}.weight", f"{i}.bias")
                             for i, m in enumerate(target) if isinstance(m, nn.Linear)]
 
