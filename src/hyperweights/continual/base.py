@@ -67,6 +67,7 @@ class ContinualMethod(nn.Module):
         self.lr = lr
         self.optimizer: torch.optim.Optimizer | None = None
         self.generator = torch.Generator().manual_seed(0)   # replaced by the curriculum runner
+        self.batch_size = 128                               # set by the curriculum runner
 
     @property
     def num_tasks(self) -> int:

@@ -55,14 +55,18 @@ def _padded(protocol, tasks: list[int], limit: int | None):
 
 @torch.no_grad()
 def evaluate_cl1(method: ContinualMethod, protocol, upto: int, limit: int | None = None,
-                 block: int = 10) -> Tensor:
-    """CL1 accuracy ``(upto,)`` of tasks ``0..upto-1``: blocks of tasks, each one paired call."""
+                 block: int = 10, logits_fn=None) -> Tensor:
+    """CL1 accuracy ``(upto,)`` of tasks ``0..upto-1``: blocks of tasks, each one paired call.
+
+    ``logits_fn(x, tasks)`` replaces ``method.task_logits`` (e.g. HyperInterval's universal network).
+    """
+    logits_fn = logits_fn or method.task_logits
     method.eval()
     out = []
     for start in range(0, upto, block):
         tasks = list(range(start, min(upto, start + block)))
         x, y = _padded(protocol, tasks, limit)
-        pred = method.task_logits(x, torch.tensor(tasks)).argmax(-1)
+        pred = logits_fn(x, torch.tensor(tasks)).argmax(-1)
         valid = y >= 0
         out.append(((pred == y) & valid).sum(1).float() / valid.sum(1).clamp_min(1))
     method.train()
@@ -148,7 +152,7 @@ def run_curriculum(method: ContinualMethod, protocol, *, steps: int, batch: int 
         start, times, losses = meta["next_task"], meta["train_seconds"], meta["losses"]
     else:
         torch.manual_seed(seed)
-    method.generator = generator
+    method.generator, method.batch_size = generator, batch
     eval_time = 0.0
     bar = None
     if progress:

@@ -143,6 +143,27 @@ class HNET(ContinualMethod):
             f = self._fisher(task, protocol)
             self.reg.set_fisher(task, f / f.mean().clamp_min(1e-12))   # mean 1: beta keeps its scale
 
+    @torch.no_grad()
+    def add_tasks(self, classes: Tensor) -> None:
+        """Grow the learner by ``len(classes)`` tasks (``classes: (n, C)`` their output units):
+        new task embeddings, wider target/mask/Fisher tables. Earlier tasks are unchanged."""
+        classes = torch.as_tensor(classes, dtype=torch.long)
+        if classes.ndim != 2 or classes.shape[1] != self.classes.shape[1]:
+            raise ValueError(f"classes must have shape (n, {self.classes.shape[1]}), got {tuple(classes.shape)}")
+        n = classes.shape[0]
+        self.hnet.condition.add_tasks(n)
+        self.classes = torch.cat([self.classes, classes])
+        reg, total = self.reg, self.hnet.specs.total
+        if reg.mode == "stored":
+            reg.targets = torch.cat([reg.targets, torch.zeros(n, total)])
+        if reg.fisher is not None:
+            reg.fisher = torch.cat([reg.fisher, torch.ones(n, total)])
+        if reg.mask is not None:
+            last = [s for s in self.hnet.specs if s.layer == self.hnet.specs.layers[-1]]
+            weight = next(s.name for s in last if s.is_matrix)
+            bias = next((s.name for s in last if not s.is_matrix), None)
+            reg.mask = head_masks(self.hnet.specs, self.classes, weight, bias).float()
+
     def config(self) -> dict:
         return {"name": self.name, "lr": self.lr, **self._settings,
                 "trunk": self.hnet.trunk.describe(), "head": self.hnet.head.describe(),

@@ -182,7 +182,7 @@ class OutputRegularizer(nn.Module):
                 self.hnet.train(was)
         else:
             for i, (_, p) in enumerate(self.hnet.named_parameters()):
-                getattr(self, f"snap{i}").copy_(p.detach())
+                setattr(self, f"snap{i}", p.detach().clone())   # shapes may have grown (add_tasks)
 
     def set_fisher(self, task: int, values: Tensor) -> None:
         """Store the ``(P,)`` Fisher weights of ``task`` (see :func:`~hyperweights.continual.fisher_diagonal`)."""
