@@ -138,7 +138,9 @@ def _regcost(smoke: bool) -> dict:
     _, _, _, hreg = import_hypnettorch()
     sizes = {"mnist5k_chunk4096_h100x100": dict(dataset="mnist5k", chunk=4096, layers=(100, 100)),
              "small_digits_chunk1024_h25x25": dict(dataset="digits", chunk=1024, layers=(25, 25))}
-    ts = (1, 8) if smoke else (1, 8, 64)
+    if smoke:
+        sizes.pop("mnist5k_chunk4096_h100x100")
+    ts = (1, 4) if smoke else (1, 8, 64)
     rows = []
     for label, s in sizes.items():
         base = make_protocol("permuted", s["dataset"], num_tasks=max(ts) + 1)
@@ -163,7 +165,7 @@ def _regcost(smoke: bool) -> dict:
             with torch.no_grad():
                 check_o = float(ours.reg())
             times = interleaved({"batched": step_ours, "hypnettorch": step_peer},
-                                rounds=5 if smoke else 15, warmup=2)
+                                rounds=3 if smoke else 15, warmup=1 if smoke else 2)
             rows.append({"size": label, "T": t, "ours_ms": round(times["batched"], 2),
                          "hypnettorch_ms": round(times["hypnettorch"], 2),
                          "speedup": round(times["hypnettorch"] / times["batched"], 2),
@@ -192,8 +194,8 @@ def _regcost(smoke: bool) -> dict:
 
 
 def _subset(smoke: bool) -> dict:
-    p = _protocol("permuted", "mnist5k", smoke, num_tasks=4 if smoke else 10)
-    steps = 20 if smoke else 150
+    p = _protocol("permuted", "digits" if smoke else "mnist5k", smoke, num_tasks=3 if smoke else 10)
+    steps = 10 if smoke else 150
     rows = []
     for s in ((1, None) if smoke else (1, 3, None)):
         r = _run("hnet", p, steps, subset=s, cl3=False, eval_limit=None)
@@ -219,9 +221,9 @@ def _subset(smoke: bool) -> dict:
 def _permuted100(smoke: bool) -> dict:
     from .curriculum import run_curriculum
     from .factory import build_method
-    n = 12 if smoke else 100
-    steps = 5 if smoke else 30
-    p = _protocol("permuted", "mnist5k", smoke, num_tasks=n)
+    n = 10 if smoke else 100
+    steps = 3 if smoke else 30
+    p = _protocol("permuted", "digits" if smoke else "mnist5k", smoke, num_tasks=n)
     torch.manual_seed(0)
     method = build_method("hnet", p, steps=steps, targets="snapshot", subset=8)
     probes = {}
@@ -233,7 +235,7 @@ def _permuted100(smoke: bool) -> dict:
                                 "current_rss_mb": round(_current_rss_mb(), 1),
                                 "train_s": round(sum(result.train_seconds), 1)}
             print(f"  permuted{n} after task {task + 1}: {probes[task + 1]}", flush=True)
-    res = run_curriculum(method, p, steps=steps, batch=128, seed=0, eval_every=10 if not smoke else 4,
+    res = run_curriculum(method, p, steps=steps, batch=128, seed=0, eval_every=10 if not smoke else 5,
                          eval_limit=200, on_task_end=probe)
     acc = res.acc[:, -1]
     payload = {"protocol": p.name, "steps_per_task": steps, "targets": "snapshot", "subset": 8,
@@ -255,8 +257,8 @@ def main(args: argparse.Namespace) -> int:
     mnist_methods = [("hnet", {}), ("hypnettorch", {}), ("finetune", {}), ("ewc", {}), ("separate", {}),
                      ("joint", {}), ("hyperinterval", {}), ("rnn_hnet", {})]
     if "split_mnist5k" in sections:
-        p = _protocol("split", "mnist5k", smoke)
-        steps = 20 if smoke else 400
+        p = _protocol("split", "digits" if smoke else "mnist5k", smoke)
+        steps = 10 if smoke else 400
         methods = mnist_methods if not smoke else [("hnet", {}), ("hypnettorch", {}), ("finetune", {}),
                                                    ("separate", {}), ("hyperinterval", {})]
         out["split_mnist5k"] = _compare("split_mnist5k", p, methods, steps, args,
