@@ -26,7 +26,8 @@ from ..bench.report import results_dir
 
 __all__ = ["add_arguments", "main", "SECTIONS"]
 
-SECTIONS = ("split_mnist5k", "split_fashion", "permuted_fashion", "regcost", "subset", "permuted100")
+SECTIONS = ("split_mnist5k", "speed", "split_fashion", "permuted_fashion", "regcost", "subset",
+            "permuted100")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=2, help="seeds for the HNET vs peer timing")
     parser.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--methods", nargs="*", default=None, help="only these learners (labels)")
+    parser.add_argument("--tag", default="", help="suffix of the result files")
 
 
 def _peak_rss_mb() -> float:
@@ -85,6 +88,9 @@ def _protocol(kind, dataset, smoke, data_dir=None, num_tasks=None):
 
 def _compare(section, protocol, methods, steps, args, extra=None, repeats=1, eval_limit=None) -> dict:
     rows = []
+    section = section + args.tag
+    if args.methods:
+        methods = [(n, o) for n, o in methods if o.get("label", n) in args.methods]
     for rep in range(repeats):       # ours and the peer alternate within every repeat
         for name, opts in methods:
             if rep > 0 and name not in ("hnet", "hypnettorch"):
@@ -128,6 +134,51 @@ def _plot_matrices(section, rows) -> None:
     fig.tight_layout()
     fig.savefig(results_dir() / f"continual_{section}.png")
     plt.close(fig)
+
+
+def _speed(smoke: bool, args) -> dict:
+    """Lockstep: every learner takes its step on the same batch, one after the other, each step
+    timed; so machine noise hits all learners alike and the time ratio is fair."""
+    from .curriculum import evaluate_cl1
+    from .factory import build_method
+    from .metrics import summarize
+    p = _protocol("split", "digits" if smoke else "mnist5k", smoke)
+    steps = 10 if smoke else 400
+    variants = {"hnet": {}, "hnet_s2": {"subset": 2}, "hnet_s1": {"subset": 1}, "hypnettorch": {}}
+    learners = {}
+    for label, opts in variants.items():
+        torch.manual_seed(0)
+        learners[label] = build_method(label.split("_")[0], p, steps=steps, **opts)
+        learners[label].generator = torch.Generator().manual_seed(1)
+    acc = {k: torch.full((5, 5), float("nan")) for k in learners}
+    spent = dict.fromkeys(learners, 0.0)
+    data = torch.Generator().manual_seed(0)
+    for task in range(p.num_tasks):
+        for k, m in learners.items():
+            tic = time.perf_counter()
+            m.begin_task(task)
+            spent[k] += time.perf_counter() - tic
+        for _ in range(steps):
+            x, y = p.sample(task, 128, data)
+            for k, m in learners.items():
+                tic = time.perf_counter()
+                m.step(task, x, y)
+                spent[k] += time.perf_counter() - tic
+        for k, m in learners.items():
+            m.end_task(task, p)
+            acc[k][: task + 1, task] = evaluate_cl1(m, p, task + 1)
+    rows = [{"method": k, **summarize(acc[k]), "train_s": round(spent[k], 2),
+             "time_ratio_peer_over_this": round(spent["hypnettorch"] / spent[k], 3),
+             "params_learner": learners[k].param_counts()["learner"],
+             "acc": [[None if v != v else round(float(v), 4) for v in r] for r in acc[k].tolist()]}
+            for k in learners]
+    for r in rows:
+        print(f"  speed {r['method']:>12}: final {r['final_avg']:.4f} train {r['train_s']:.1f} s "
+              f"(hypnettorch / this = {r['time_ratio_peer_over_this']})", flush=True)
+    payload = {"protocol": p.name, "steps_per_task": steps, "batch": 128, "rows": rows,
+               "what": "lockstep: same batches, steps of the learners alternate, each step timed"}
+    write_results("continual_speed" + args.tag, payload)
+    return payload
 
 
 # -- cost studies --------------------------------------------------------------------------------
@@ -263,6 +314,8 @@ def main(args: argparse.Namespace) -> int:
                                                    ("separate", {}), ("hyperinterval", {})]
         out["split_mnist5k"] = _compare("split_mnist5k", p, methods, steps, args,
                                         repeats=1 if smoke else args.repeats)
+    if "speed" in sections:
+        out["speed"] = _speed(smoke, args)
     if "split_fashion" in sections:
         p = _protocol("split", "fashion_mnist", smoke, data_dir=args.data_dir)
         steps = 20 if smoke else 500
@@ -272,7 +325,11 @@ def main(args: argparse.Namespace) -> int:
     if "permuted_fashion" in sections:
         p = _protocol("permuted", "fashion_mnist", smoke, data_dir=args.data_dir)
         steps = 20 if smoke else 300
-        methods = [("hnet", {}), ("separate", {}), ("finetune", {}), ("ewc", {}), ("joint", {})]
+        # Permuted: a stronger regularizer (von Oswald et al. use 0.05-0.1 on PermutedMNIST)
+        methods = [("hnet", {"beta": 0.01, "label": "hnet_beta0.01"}),
+                   ("hnet", {"beta": 0.05}), ("separate", {}),
+                   ("finetune", {}), ("ewc", {}), ("ewc", {"ewc_lambda": 1e2, "label": "ewc_l100"}),
+                   ("ewc", {"ewc_lambda": 1e3, "label": "ewc_l1000"}), ("joint", {})]
         out["permuted_fashion"] = _compare("permuted_fashion", p, methods, steps, args, eval_limit=2000)
     if "regcost" in sections:
         out["regcost"] = _regcost(smoke)
