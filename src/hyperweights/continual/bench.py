@@ -327,7 +327,8 @@ def main(args: argparse.Namespace) -> int:
         steps = 20 if smoke else 300
         # Permuted: a stronger regularizer (von Oswald et al. use 0.05-0.1 on PermutedMNIST)
         methods = [("hnet", {"beta": 0.01, "label": "hnet_beta0.01"}),
-                   ("hnet", {"beta": 0.05}), ("separate", {}),
+                   ("hnet", {"beta": 0.05}), ("hnet", {"beta": 0.1, "label": "hnet_beta0.1"}),
+                   ("separate", {}),
                    ("finetune", {}), ("ewc", {}), ("ewc", {"ewc_lambda": 1e2, "label": "ewc_l100"}),
                    ("ewc", {"ewc_lambda": 1e3, "label": "ewc_l1000"}), ("joint", {})]
         out["permuted_fashion"] = _compare("permuted_fashion", p, methods, steps, args, eval_limit=2000)
