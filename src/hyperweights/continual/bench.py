@@ -321,13 +321,16 @@ def main(args: argparse.Namespace) -> int:
         steps = 20 if smoke else 500
         methods = [("hnet", {}), ("hypnettorch", {}), ("separate", {}), ("finetune", {}), ("ewc", {}),
                    ("joint", {}), ("hyperinterval", {}), ("hyperinterval", {"nesting": True, "label": "hyperinterval_nested"})]
-        out["split_fashion"] = _compare("split_fashion", p, methods, steps, args, eval_limit=None)
+        out["split_fashion"] = _compare("split_fashion", p, methods, steps, args, eval_limit=None,
+                                        repeats=1 if smoke else args.repeats)
     if "permuted_fashion" in sections:
         p = _protocol("permuted", "fashion_mnist", smoke, data_dir=args.data_dir)
         steps = 20 if smoke else 300
         # Permuted: a stronger regularizer (von Oswald et al. use 0.05-0.1 on PermutedMNIST)
         methods = [("hnet", {"beta": 0.01, "label": "hnet_beta0.01"}),
                    ("hnet", {"beta": 0.05}), ("hnet", {"beta": 0.1, "label": "hnet_beta0.1"}),
+                   ("hnet", {"beta": 0.05, "trunk_hidden": (100, 64), "label": "hnet_h64"}),
+                   ("hnet", {"beta": 0.05, "emb_dim": 64, "chunk_emb": 64, "label": "hnet_e64"}),
                    ("separate", {}),
                    ("finetune", {}), ("ewc", {}), ("ewc", {"ewc_lambda": 1e2, "label": "ewc_l100"}),
                    ("ewc", {"ewc_lambda": 1e3, "label": "ewc_l1000"}), ("joint", {})]
