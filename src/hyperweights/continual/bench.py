@@ -1,0 +1,351 @@
+"""``hyperweights bench continual``: every learner on the same protocols, plus the cost studies.
+
+Sections (``--only`` picks some; each writes ``results/continual_<section>.json`` and plots):
+
+- ``split_mnist5k``: Split-MNIST-5k CL1/CL3, 400 steps/task, batch 128 — all learners and
+  hypnettorch; ours and hypnettorch repeated over ``--repeats`` seeds for the wall-time ratio.
+- ``split_fashion``: Split Fashion-MNIST CL1/CL3 — HNET vs separate networks, baselines, peer.
+- ``permuted_fashion``: Permuted-10 Fashion-MNIST CL1 + CL3 (entropy task inference).
+- ``regcost``: regularizer step time vs the number of earlier tasks T (1, 8, 64): one batched
+  forward vs hypnettorch's ``calc_fix_target_reg`` loop, same hypernetwork sizes, interleaved.
+- ``subset``: accuracy and time vs the regularized subset size S (Permuted-10 MNIST-5k).
+- ``permuted100``: Permuted-100 MNIST-5k with snapshot targets; peak RSS at tasks 10, 50, 100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import time
+
+import torch
+
+from ..bench import interleaved, markdown_table, write_results
+from ..bench.report import results_dir
+
+__all__ = ["add_arguments", "main", "SECTIONS"]
+
+SECTIONS = ("split_mnist5k", "speed", "split_fashion", "permuted_fashion", "regcost", "subset",
+            "permuted100")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (< 60 s)")
+    parser.add_argument("--only", nargs="*", default=None, choices=SECTIONS)
+    parser.add_argument("--repeats", type=int, default=2, help="seeds for the HNET vs peer timing")
+    parser.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--methods", nargs="*", default=None, help="only these learners (labels)")
+    parser.add_argument("--tag", default="", help="suffix of the result files")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _current_rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _run(name, protocol, steps, seed=0, eval_limit=None, cl3=True, **opts) -> dict:
+    from .curriculum import evaluate_cl1, run_curriculum
+    from .factory import build_method
+    label = opts.pop("label", None) or name
+    torch.manual_seed(seed)
+    method = build_method(name, protocol, steps=steps, **opts)
+    tic = time.perf_counter()
+    res = run_curriculum(method, protocol, steps=steps, batch=128, seed=seed, eval_limit=eval_limit,
+                         cl3=cl3, progress=False)
+    wall = time.perf_counter() - tic
+    row = {"method": label, "seed": seed,
+           **res.summary(), **(res.cl3 or {}), "train_s": round(sum(res.train_seconds), 2),
+           "wall_s": round(wall, 2), **{f"params_{k}": v for k, v in method.param_counts().items()},
+           "acc": [[None if v != v else round(float(v), 4) for v in r] for r in res.acc.tolist()],
+           "config": method.config()}
+    if name == "hyperinterval":
+        n = protocol.num_tasks
+        u = evaluate_cl1(method, protocol, n, eval_limit,
+                         logits_fn=lambda x, t: method.universal_logits(x, t, n))
+        lo, up, _ = method.universal_box(n)
+        row["universal_acc"] = round(float(u.mean()), 4)
+        row["universal_per_task"] = [round(float(v), 4) for v in u]
+        row["universal_box_width_mean"] = float((up - lo).mean())
+    if name == "rnn_hnet":
+        row["growth"] = method.growth_log
+    return row
+
+
+def _protocol(kind, dataset, smoke, data_dir=None, num_tasks=None):
+    from ..data.protocols import make_protocol
+    limit = 2000 if smoke else None
+    return make_protocol(kind, dataset, num_tasks=num_tasks, data_dir=data_dir, train_limit=limit)
+
+
+def _compare(section, protocol, methods, steps, args, extra=None, repeats=1, eval_limit=None) -> dict:
+    rows = []
+    section = section + args.tag
+    if args.methods:
+        methods = [(n, o) for n, o in methods if o.get("label", n) in args.methods]
+    for rep in range(repeats):       # ours and the peer alternate within every repeat
+        for name, opts in methods:
+            if rep > 0 and name not in ("hnet", "hypnettorch"):
+                continue
+            rows.append(_run(name, protocol, steps, seed=rep, eval_limit=eval_limit, **dict(opts)))
+            print(f"  {section} {rows[-1]['method']:>14} seed {rep}: final {rows[-1]['final_avg']:.4f} "
+                  f"forgetting {rows[-1]['forgetting']:.4f} train {rows[-1]['train_s']:.1f} s", flush=True)
+    payload = {"protocol": protocol.name, "steps_per_task": steps, "batch": 128, "rows": rows,
+               "threads": torch.get_num_threads(), **(extra or {})}
+    ours = [r["train_s"] for r in rows if r["method"] == "hnet"]
+    peer = [r["train_s"] for r in rows if r["method"] == "hypnettorch"]
+    if ours and peer:
+        payload["time_ratio_peer_over_hnet"] = [round(p / o, 3) for o, p in zip(ours, peer)]
+        payload["time_ratio_median"] = statistics.median(payload["time_ratio_peer_over_hnet"])
+    write_results(f"continual_{section}", payload)
+    _plot_matrices(section, rows)
+    return payload
+
+
+def _plot_matrices(section, rows) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    seen, first = set(), []
+    for r in rows:
+        if r["method"] not in seen:
+            seen.add(r["method"]), first.append(r)
+    fig, axes = plt.subplots(1, len(first) + 1, figsize=(2.3 * (len(first) + 1), 2.6), dpi=80)
+    for ax, r in zip(axes, first):
+        a = np.array([[np.nan if v is None else v for v in row] for row in r["acc"]])
+        ax.imshow(a, vmin=0.5, vmax=1.0, cmap="viridis")
+        ax.set_title(f"{r['method']}\n{r['final_avg']:.3f}", fontsize=8)
+        ax.set_xticks([]), ax.set_yticks([])
+    ax = axes[-1]
+    for r in first:
+        a = np.array([[np.nan if v is None else v for v in row] for row in r["acc"]])
+        ax.plot(np.nanmean(a, axis=0), label=r["method"])
+    ax.set_ylim(0.4, 1.0), ax.set_xlabel("after task"), ax.set_title("avg acc so far", fontsize=8)
+    ax.legend(fontsize=5)
+    fig.tight_layout()
+    fig.savefig(results_dir() / f"continual_{section}.png")
+    plt.close(fig)
+
+
+def _speed(smoke: bool, args) -> dict:
+    """Lockstep: every learner takes its step on the same batch, one after the other, each step
+    timed; so machine noise hits all learners alike and the time ratio is fair."""
+    from .curriculum import evaluate_cl1
+    from .factory import build_method
+    from .metrics import summarize
+    p = _protocol("split", "digits" if smoke else "mnist5k", smoke)
+    steps = 10 if smoke else 400
+    variants = {"hnet": {}, "hnet_s2": {"subset": 2}, "hnet_s1": {"subset": 1}, "hypnettorch": {}}
+    learners = {}
+    for label, opts in variants.items():
+        torch.manual_seed(0)
+        learners[label] = build_method(label.split("_")[0], p, steps=steps, **opts)
+        learners[label].generator = torch.Generator().manual_seed(1)
+    acc = {k: torch.full((5, 5), float("nan")) for k in learners}
+    spent = dict.fromkeys(learners, 0.0)
+    data = torch.Generator().manual_seed(0)
+    for task in range(p.num_tasks):
+        for k, m in learners.items():
+            tic = time.perf_counter()
+            m.begin_task(task)
+            spent[k] += time.perf_counter() - tic
+        for _ in range(steps):
+            x, y = p.sample(task, 128, data)
+            for k, m in learners.items():
+                tic = time.perf_counter()
+                m.step(task, x, y)
+                spent[k] += time.perf_counter() - tic
+        for k, m in learners.items():
+            m.end_task(task, p)
+            acc[k][: task + 1, task] = evaluate_cl1(m, p, task + 1)
+    rows = [{"method": k, **summarize(acc[k]), "train_s": round(spent[k], 2),
+             "time_ratio_peer_over_this": round(spent["hypnettorch"] / spent[k], 3),
+             "params_learner": learners[k].param_counts()["learner"],
+             "acc": [[None if v != v else round(float(v), 4) for v in r] for r in acc[k].tolist()]}
+            for k in learners]
+    for r in rows:
+        print(f"  speed {r['method']:>12}: final {r['final_avg']:.4f} train {r['train_s']:.1f} s "
+              f"(hypnettorch / this = {r['time_ratio_peer_over_this']})", flush=True)
+    payload = {"protocol": p.name, "steps_per_task": steps, "batch": 128, "rows": rows,
+               "what": "lockstep: same batches, steps of the learners alternate, each step timed"}
+    write_results("continual_speed" + args.tag, payload)
+    return payload
+
+
+# -- cost studies --------------------------------------------------------------------------------
+def _regcost(smoke: bool) -> dict:
+    from ..data.protocols import make_protocol
+    from .factory import build_method
+    from .peer import HypnettorchHNET, import_hypnettorch
+    _, _, _, hreg = import_hypnettorch()
+    sizes = {"mnist5k_chunk4096_h100x100": dict(dataset="mnist5k", chunk=4096, layers=(100, 100)),
+             "small_digits_chunk1024_h25x25": dict(dataset="digits", chunk=1024, layers=(25, 25))}
+    if smoke:
+        sizes.pop("mnist5k_chunk4096_h100x100")
+    ts = (1, 4) if smoke else (1, 8, 64)
+    rows = []
+    for label, s in sizes.items():
+        base = make_protocol("permuted", s["dataset"], num_tasks=max(ts) + 1)
+        for t in ts:
+            torch.manual_seed(0)
+            ours = build_method("hnet", base, trunk_hidden=s["layers"], chunk_size=s["chunk"], chunk_emb=8)
+            peer = HypnettorchHNET(base.num_features, 10, base.classes, emb_dim=32, chunk_emb=8,
+                                   chunk_size=s["chunk"], layers=s["layers"])
+            ours.begin_task(t)
+            peer.begin_task(t)
+            opt_o, opt_p = ours.optimizer, peer.optimizer
+
+            def step_ours():
+                opt_o.zero_grad(set_to_none=True)
+                ours.reg().backward()
+                opt_o.step()
+
+            def step_peer():
+                opt_p.zero_grad(set_to_none=True)
+                hreg.calc_fix_target_reg(peer.hnet, t, targets=peer._targets).backward()
+                opt_p.step()
+            with torch.no_grad():
+                check_o = float(ours.reg())
+            times = interleaved({"batched": step_ours, "hypnettorch": step_peer},
+                                rounds=3 if smoke else 15, warmup=1 if smoke else 2)
+            rows.append({"size": label, "T": t, "ours_ms": round(times["batched"], 2),
+                         "hypnettorch_ms": round(times["hypnettorch"], 2),
+                         "speedup": round(times["hypnettorch"] / times["batched"], 2),
+                         "hnet_params_ours": sum(p.numel() for p in ours.hnet.parameters()),
+                         "hnet_params_peer": sum(p.numel() for p in peer.hnet.parameters()),
+                         "reg_value_at_start": check_o})
+            print(f"  regcost {label} T={t}: ours {times['batched']:.1f} ms, hypnettorch "
+                  f"{times['hypnettorch']:.1f} ms ({rows[-1]['speedup']}x)", flush=True)
+    payload = {"rows": rows, "what": "median ms per step: regularizer forward+backward+fused Adam step "
+               "over T earlier tasks (no task loss), interleaved rounds", "threads": torch.get_num_threads()}
+    write_results("continual_regcost", payload)
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(4, 3), dpi=80)
+    for label in sizes:
+        r = [x for x in rows if x["size"] == label]
+        ax.plot([x["T"] for x in r], [x["ours_ms"] for x in r], "o-", label=f"batched {label[:12]}")
+        ax.plot([x["T"] for x in r], [x["hypnettorch_ms"] for x in r], "s--", label=f"hypnettorch {label[:12]}")
+    ax.set_xscale("log"), ax.set_yscale("log"), ax.set_xlabel("earlier tasks T"), ax.set_ylabel("ms / step")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(results_dir() / "continual_regcost.png")
+    plt.close(fig)
+    return payload
+
+
+def _subset(smoke: bool) -> dict:
+    p = _protocol("permuted", "digits" if smoke else "mnist5k", smoke, num_tasks=3 if smoke else 10)
+    steps = 10 if smoke else 150
+    rows = []
+    for s in ((1, None) if smoke else (1, 3, None)):
+        r = _run("hnet", p, steps, subset=s, cl3=False, eval_limit=None)
+        r["subset"] = s if s is not None else p.num_tasks - 1
+        rows.append(r)
+        print(f"  subset S={r['subset']}: final {r['final_avg']:.4f} train {r['train_s']:.1f} s", flush=True)
+    payload = {"protocol": p.name, "steps_per_task": steps, "rows": rows}
+    write_results("continual_subset", payload)
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(1, 2, figsize=(6, 2.6), dpi=80)
+    ax[0].plot([r["subset"] for r in rows], [r["final_avg"] for r in rows], "o-")
+    ax[0].set_xlabel("S (tasks regularized per step)"), ax[0].set_ylabel("final avg acc")
+    ax[1].plot([r["subset"] for r in rows], [r["train_s"] for r in rows], "o-")
+    ax[1].set_xlabel("S"), ax[1].set_ylabel("train s")
+    fig.tight_layout()
+    fig.savefig(results_dir() / "continual_subset.png")
+    plt.close(fig)
+    return payload
+
+
+def _permuted100(smoke: bool) -> dict:
+    from .curriculum import run_curriculum
+    from .factory import build_method
+    n = 10 if smoke else 100
+    steps = 3 if smoke else 30
+    p = _protocol("permuted", "digits" if smoke else "mnist5k", smoke, num_tasks=n)
+    torch.manual_seed(0)
+    method = build_method("hnet", p, steps=steps, targets="snapshot", subset=8)
+    probes = {}
+    marks = {10, 50, 100, n}
+
+    def probe(task, result):
+        if task + 1 in marks:
+            probes[task + 1] = {"peak_rss_mb": round(_peak_rss_mb(), 1),
+                                "current_rss_mb": round(_current_rss_mb(), 1),
+                                "train_s": round(sum(result.train_seconds), 1)}
+            print(f"  permuted{n} after task {task + 1}: {probes[task + 1]}", flush=True)
+    res = run_curriculum(method, p, steps=steps, batch=128, seed=0, eval_every=10 if not smoke else 5,
+                         eval_limit=200, on_task_end=probe)
+    acc = res.acc[:, -1]
+    payload = {"protocol": p.name, "steps_per_task": steps, "targets": "snapshot", "subset": 8,
+               "rss": probes, "final_avg": float(acc.nanmean()), **res.summary(),
+               "eval_limit": 200, "param_counts": method.param_counts(),
+               "embedding_bytes_per_task": method.hnet.condition.out_dim * 4,
+               "stored_targets_bytes_per_task": method.hnet.specs.total * 4}
+    write_results("continual_permuted100", payload)
+    return payload
+
+
+def main(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    sections = args.only or list(SECTIONS)
+    smoke = args.smoke
+    if smoke and args.only is None:
+        sections = ["split_mnist5k", "regcost", "subset", "permuted100"]
+    out = {}
+    mnist_methods = [("hnet", {}), ("hypnettorch", {}), ("finetune", {}), ("ewc", {}), ("separate", {}),
+                     ("joint", {}), ("hyperinterval", {}), ("rnn_hnet", {})]
+    if "split_mnist5k" in sections:
+        p = _protocol("split", "digits" if smoke else "mnist5k", smoke)
+        steps = 10 if smoke else 400
+        methods = mnist_methods if not smoke else [("hnet", {}), ("hypnettorch", {}), ("finetune", {}),
+                                                   ("separate", {}), ("hyperinterval", {})]
+        out["split_mnist5k"] = _compare("split_mnist5k", p, methods, steps, args,
+                                        repeats=1 if smoke else args.repeats)
+    if "speed" in sections:
+        out["speed"] = _speed(smoke, args)
+    if "split_fashion" in sections:
+        p = _protocol("split", "fashion_mnist", smoke, data_dir=args.data_dir)
+        steps = 20 if smoke else 500
+        methods = [("hnet", {}), ("hypnettorch", {}), ("separate", {}), ("finetune", {}), ("ewc", {}),
+                   ("joint", {}), ("hyperinterval", {}), ("hyperinterval", {"nesting": True, "label": "hyperinterval_nested"})]
+        out["split_fashion"] = _compare("split_fashion", p, methods, steps, args, eval_limit=None,
+                                        repeats=1 if smoke else args.repeats)
+    if "permuted_fashion" in sections:
+        p = _protocol("permuted", "fashion_mnist", smoke, data_dir=args.data_dir)
+        steps = 20 if smoke else 300
+        # Permuted: a stronger regularizer (von Oswald et al. use 0.05-0.1 on PermutedMNIST)
+        methods = [("hnet", {"beta": 0.01, "label": "hnet_beta0.01"}),
+                   ("hnet", {"beta": 0.05}), ("hnet", {"beta": 0.1, "label": "hnet_beta0.1"}),
+                   ("hnet", {"beta": 0.05, "trunk_hidden": (100, 64), "label": "hnet_h64"}),
+                   ("hnet", {"beta": 0.05, "emb_dim": 64, "chunk_emb": 64, "label": "hnet_e64"}),
+                   ("separate", {}),
+                   ("finetune", {}), ("ewc", {}), ("ewc", {"ewc_lambda": 1e2, "label": "ewc_l100"}),
+                   ("ewc", {"ewc_lambda": 1e3, "label": "ewc_l1000"}), ("joint", {})]
+        out["permuted_fashion"] = _compare("permuted_fashion", p, methods, steps, args, eval_limit=2000)
+    if "regcost" in sections:
+        out["regcost"] = _regcost(smoke)
+    if "subset" in sections:
+        out["subset"] = _subset(smoke)
+    if "permuted100" in sections:
+        out["permuted100"] = _permuted100(smoke)
+    for name, payload in out.items():
+        if "rows" in payload and "size" not in payload["rows"][0]:
+            cols = [c for c in ("method", "seed", "final_avg", "bwt", "forgetting", "cl3_acc",
+                                "universal_acc", "train_s", "params_learner") if any(c in r for r in payload["rows"])]
+            print(f"\n{name}\n" + markdown_table(payload["rows"], cols))
+        elif "rows" in payload:
+            print(f"\n{name}\n" + markdown_table(payload["rows"], ["size", "T", "ours_ms", "hypnettorch_ms", "speedup"]))
+    return 0

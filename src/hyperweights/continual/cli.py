@@ -1,0 +1,69 @@
+"""``hyperweights continual``: train one learner through a protocol, with checkpoints and resume.
+
+Example (shell)::
+
+    hyperweights continual --method hnet --protocol split --dataset mnist5k --steps 400 \\
+        --checkpoint-dir runs/hnet --cl3
+    hyperweights continual ... --checkpoint-dir runs/hnet --resume     # continue an interrupted run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from .factory import METHODS, build_method
+
+__all__ = ["add_arguments", "main"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--method", default="hnet", choices=sorted(METHODS))
+    parser.add_argument("--protocol", default="split", choices=["split", "permuted"])
+    parser.add_argument("--dataset", default="mnist5k", choices=["mnist5k", "fashion_mnist", "digits"])
+    parser.add_argument("--num-tasks", type=int, default=None, help="Permuted only (default 10)")
+    parser.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder")
+    parser.add_argument("--steps", type=int, default=400, help="optimizer steps per task")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--beta", type=float, default=0.01, help="regularizer strength")
+    parser.add_argument("--subset", type=int, default=None, help="earlier tasks regularized per step")
+    parser.add_argument("--targets", default="stored", choices=["stored", "snapshot"])
+    parser.add_argument("--lookahead", action="store_true")
+    parser.add_argument("--mask-heads", action="store_true")
+    parser.add_argument("--ewc-lambda", type=float, default=1e4)
+    parser.add_argument("--nesting", action="store_true", help="HyperInterval: sigma*cos centres")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--checkpoint-dir", default=None)
+    parser.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
+    parser.add_argument("--stop-after", type=int, default=None, help="stop after this task")
+    parser.add_argument("--eval-limit", type=int, default=None, help="test images per task")
+    parser.add_argument("--cl3", action="store_true", help="also report CL3 (entropy task inference)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from ..data.protocols import make_protocol
+    from .curriculum import run_curriculum
+
+    torch.set_num_threads(args.threads)
+    protocol = make_protocol(args.protocol, args.dataset, num_tasks=args.num_tasks, seed=args.seed,
+                             data_dir=args.data_dir)
+    torch.manual_seed(args.seed)
+    method = build_method(args.method, protocol, steps=args.steps, beta=args.beta, subset=args.subset,
+                          targets=args.targets, lookahead=args.lookahead, mask_heads=args.mask_heads,
+                          ewc_lambda=args.ewc_lambda, nesting=args.nesting, lr=args.lr)
+    result = run_curriculum(method, protocol, steps=args.steps, batch=args.batch, seed=args.seed,
+                            checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+                            stop_after=args.stop_after, eval_limit=args.eval_limit, cl3=args.cl3,
+                            progress=True)
+    n = result.completed
+    print(f"{method.name} on {protocol.name}: {n}/{protocol.num_tasks} tasks, "
+          f"train {sum(result.train_seconds):.1f} s, params {method.param_counts()}")
+    print("accuracy matrix (row = task, column = after training task):")
+    for i in range(n):
+        print("  T%-3d " % i + " ".join("  .  " if j < i else f"{result.acc[i, j]:.3f}" for j in range(n)))
+    print(json.dumps({**result.summary(), **(result.cl3 or {})}))
+    return 0

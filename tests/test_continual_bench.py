@@ -1,0 +1,35 @@
+"""Smoke run of `hyperweights bench continual --smoke` (every section it runs writes JSON + PNG)
+and of the `hyperweights continual` command with a checkpoint and --resume."""
+
+import json
+
+import pytest
+
+from hyperweights import cli
+
+
+def test_bench_smoke_writes_results(tmp_path, monkeypatch):
+    pytest.importorskip("hypnettorch")
+    monkeypatch.setenv("HYPERWEIGHTS_RESULTS", str(tmp_path))
+    assert cli.main(["bench", "continual", "--smoke"]) == 0
+    split = json.loads((tmp_path / "continual_split_mnist5k.json").read_text())
+    methods = {r["method"] for r in split["rows"]}
+    assert {"hnet", "hypnettorch", "finetune", "separate", "hyperinterval"} <= methods
+    for r in split["rows"]:
+        assert 0.0 <= r["final_avg"] <= 1.0 and len(r["acc"]) == 5
+    assert "universal_acc" in next(r for r in split["rows"] if r["method"] == "hyperinterval")
+    cost = json.loads((tmp_path / "continual_regcost.json").read_text())
+    assert all(r["ours_ms"] > 0 and r["hypnettorch_ms"] > 0 for r in cost["rows"])
+    rss = json.loads((tmp_path / "continual_permuted100.json").read_text())
+    assert rss["rss"]["10"]["peak_rss_mb"] > 0
+    assert (tmp_path / "continual_split_mnist5k.png").is_file()
+
+
+def test_cli_checkpoint_and_resume(tmp_path, capsys):
+    args = ["continual", "--method", "hnet", "--protocol", "split", "--dataset", "digits",
+            "--steps", "5", "--batch", "16", "--checkpoint-dir", str(tmp_path)]
+    assert cli.main(args + ["--stop-after", "1"]) == 0
+    assert "2/5 tasks" in capsys.readouterr().out
+    assert cli.main(args + ["--resume", "--cl3"]) == 0
+    out = capsys.readouterr().out
+    assert "5/5 tasks" in out and "cl3_acc" in out
