@@ -79,7 +79,8 @@ class HNET(ContinualMethod):
             target, condition=hw.TaskEmbedding(self.num_tasks, emb_dim),
             trunk=trunk if trunk is not None else hw.MLP((100, 100)),
             head=head if head is not None else hw.ChunkedHead(4096, 16),
-            parametrization=parametrization)
+            parametrization=parametrization,
+            feature_scale=1.0)  # unscaled features: the benchmarked settings were measured so
         self.beta, self.lookahead, self.fisher_samples = beta, lookahead, fisher_samples
         self._settings = {"emb_dim": emb_dim, "beta": beta, "targets": targets, "subset": subset,
                           "lookahead": lookahead, "mask_heads": mask_heads, "fisher": fisher}

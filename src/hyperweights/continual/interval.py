@@ -86,7 +86,8 @@ def interval_flat(hnet: hw.HyperNetwork, centre: Tensor, radius: Tensor) -> tupl
         mu, r = _act(trunk.act, mu, r)
         for layer in trunk.rest:
             mu, r = _act(trunk.act, *_linear(layer, mu, r))
-    mu, r = _linear(head.out, mu, r)
+    scale = hnet.feature_scale                       # the hypernetwork scales features before the head
+    mu, r = _linear(head.out, mu * scale, r * scale)
     mu, r = _head_layout(head, mu), _head_layout(head, r)
     return mu - r, mu, mu + r
 
