@@ -37,7 +37,8 @@ def test_bench_core_smoke(results):
     if peers_installed:
         full = next(r for r in data["training"] if r["model"] == "hyperweights FullHead")
         assert full["x_fastest_peer"] > 0
-    assert data["per_sample"]["speedup_vs_loop"] > 0
+    assert [r["target"] for r in data["per_sample"]] == ["784-100-100-10", "64-64-10"]
+    assert all(r["speedup_vs_loop"] > 0 for r in data["per_sample"])
     assert [e["batch"] for e in data["ensemble"]] == [16, 512]
 
 

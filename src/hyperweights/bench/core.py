@@ -161,11 +161,11 @@ def _weights_for(target: nn.Module, w: int, generator) -> dict:
     return {n: torch.randn(w, *p.shape, generator=generator) * 0.05 for n, p in target.named_parameters()}
 
 
-def bench_per_sample(args, batch: int) -> dict:
-    target = plain_mlp()
+def bench_per_sample(args, batch: int, sizes=SIZES) -> dict:
+    target = plain_mlp(sizes)
     g = torch.Generator().manual_seed(args.seed)
     weights = _weights_for(target, batch, g)
-    x = torch.randn(batch, SIZES[0], generator=g)
+    x = torch.randn(batch, sizes[0], generator=g)
 
     def loop():
         return torch.cat([functional_call(target, {n: w[i] for n, w in weights.items()}, (x[i:i + 1],))
@@ -175,7 +175,7 @@ def bench_per_sample(args, batch: int) -> dict:
         torch.testing.assert_close(hw.functional_forward(target, weights, x), loop())
         t = interleaved({"batched": lambda: hw.functional_forward(target, weights, x), "loop": loop},
                         rounds=max(5, args.rounds // 3))
-    return {"batch": batch, "batched_ms": t["batched"], "loop_ms": t["loop"],
+    return {"target": "-".join(map(str, sizes)), "batch": batch, "batched_ms": t["batched"], "loop_ms": t["loop"],
             "speedup_vs_loop": t["loop"] / t["batched"]}
 
 
@@ -242,9 +242,12 @@ def main(args) -> int:
     training = bench_training(split, args)
     print(markdown_table(training, ["model", "params", "step_ms", "x_plain", "x_fastest_peer",
                                     "x_fastest_peer_default_adam", "test_acc"]))
-    per_sample = bench_per_sample(args, 256 if not args.smoke else 32)
+    # the MNIST target (89.6k weights per sample: the work itself dominates) and a digits-sized one
+    # (4.8k weights per sample: the per-call overhead of a loop dominates)
+    per_sample = [bench_per_sample(args, 256 if not args.smoke else 32, sizes)
+                  for sizes in (SIZES, [64, 64, 10])]
     ensembles = [bench_ensemble(args, 32, b) for b in (16, 512)]
-    print(markdown_table([per_sample], list(per_sample)))
+    print(markdown_table(per_sample, list(per_sample[0])))
     print(markdown_table(ensembles, list(ensembles[0])))
     name = "bench_core_smoke" if args.smoke else "bench_core"
     path = write_results(name, {"config": {k: v for k, v in vars(args).items() if not k.startswith("_")},
