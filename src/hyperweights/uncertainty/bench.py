@@ -48,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--code-dim", type=int, default=64)
     a("--trunk-hidden", type=int, default=128)
     a("--chunk-size", type=int, default=1000)
+    a("--chunk-embedding", type=int, default=128)
     a("--flow-couplings", type=int, default=4)
     a("--flow-hidden", type=int, default=32)
     a("--noise-std", type=float, default=0.5, help="Gaussian-noise shift")
@@ -66,7 +67,7 @@ def _build(args, sizes):
         methods[f"implicit-{reg}"] = ImplicitEnsemble(
             mlp(sizes), noise_dim=args.noise_dim, code_dim=args.code_dim,
             mixer_hidden=(2 * args.code_dim,), trunk_hidden=(args.trunk_hidden,),
-            chunk_size=args.chunk_size, chunk_embedding=32)
+            chunk_size=args.chunk_size, chunk_embedding=args.chunk_embedding)
     methods["bayesian-hnet"] = BayesianHypernetwork(sizes, couplings=args.flow_couplings,
                                                     hidden=args.flow_hidden)
     return methods
@@ -165,7 +166,7 @@ def main(args) -> int:
 
     if args.smoke:
         args.hidden, args.epochs, args.samples, args.timing_rounds = 32, 1, 8, 3
-        args.trunk_hidden, args.chunk_size, args.flow_hidden = 32, 256, 8
+        args.trunk_hidden, args.chunk_size, args.flow_hidden, args.chunk_embedding = 32, 256, 8, 16
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     data = load_fashion_mnist(args.data_dir, seed=args.seed)

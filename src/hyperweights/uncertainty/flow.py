@@ -16,7 +16,7 @@ class ElementwiseAffine(nn.Module):
     Example:
         >>> layer = ElementwiseAffine(3, shift=1.0, scale=0.5)
         >>> y, logdet = layer(torch.zeros(2, 3))
-        >>> y[0], round(float(logdet[0]), 4)
+        >>> y[0].detach(), round(logdet[0].item(), 4)
         (tensor([1., 1., 1.]), -2.0794)
     """
 
