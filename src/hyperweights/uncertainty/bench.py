@@ -57,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--timing-rounds", type=int, default=10)
     a("--threads", type=int, default=1, help="torch threads (1 gives stable ratios on shared CPUs)")
     a("--seed", type=int, default=0)
+    a("--methods", default=None,
+      help="comma-separated subset of methods to run (default: all); goals need single and deep-ensemble")
+    a("--tag", default="", help="suffix of the result files: results/uncertainty_<tag>.json")
     a("--no-progress", action="store_true")
 
 
@@ -71,6 +74,12 @@ def _build(args, sizes):
             chunk_size=args.chunk_size, chunk_embedding=args.chunk_embedding)
     methods["bayesian-hnet"] = BayesianHypernetwork(sizes, couplings=args.flow_couplings,
                                                     hidden=args.flow_hidden)
+    if args.methods:
+        wanted = [m for m in args.methods.split(",") if m]
+        unknown = sorted(set(wanted) - set(methods))
+        if unknown:
+            raise ValueError(f"unknown method(s) {unknown}; choose from {sorted(methods)}")
+        methods = {n: m for n, m in methods.items() if n in wanted}
     return methods
 
 
@@ -243,6 +252,7 @@ def main(args) -> int:
               f"params {row['params']:,} train {train_s:.0f}s", flush=True)
 
     prefix = "uncertainty_smoke" if args.smoke else "uncertainty"
+    prefix += f"_{args.tag}" if args.tag else ""
     plots = _plots(evals, prefix)
     by = {r["method"]: r for r in rows}
     goals = _goals(by, args)
@@ -265,6 +275,8 @@ def main(args) -> int:
 
 def _goals(by, args) -> list[dict]:
     out = []
+    if "single" not in by or "deep-ensemble" not in by:
+        return out
     single, de = by["single"], by["deep-ensemble"]
     for name, r in by.items():
         if not (name.startswith("implicit") or name == "bayesian-hnet"):
