@@ -92,12 +92,14 @@ def fit(step: Callable[[Tensor], Tensor], params: list[nn.Parameter] | list[dict
 
 
 def train_single(model: SingleNetwork, x: Tensor, y: Tensor, cfg: TrainConfig) -> float:
+    """Cross-entropy training; returns seconds spent."""
     model.train()
     return fit(lambda i: F.cross_entropy(model(x[i]), y[i]), list(model.parameters()), len(x), cfg,
                desc="single")
 
 
 def train_mc_dropout(model: MCDropout, x: Tensor, y: Tensor, cfg: TrainConfig) -> float:
+    """Cross-entropy training with ordinary (one mask per sample) dropout."""
     model.train()
     return fit(lambda i: F.cross_entropy(model(x[i]), y[i]), list(model.parameters()), len(x), cfg,
                desc="mc-dropout")
@@ -126,7 +128,8 @@ def train_implicit(model: ImplicitEnsemble, x: Tensor, y: Tensor, cfg: TrainConf
             to ``N(0, I)``) or ``"none"``.
         code_batch: codes drawn per step for the regularizer (only the mixer runs for these,
             which is cheap, so the prior match is estimated on more draws than ``samples``).
-        head_lr_scale: learning-rate factor of the output head. Its rows are shared by every
+        head_lr_scale: learning-rate factor of the output head (its output layer and chunk
+            embeddings). The output layer's rows are shared by every
             chunk of every layer and start at ``std ~ target_std / sqrt(d_h)`` (~2e-3 here), so an
             Adam step of ``lr = 1e-3`` rewrites all weights at once and training stalls at chance
             (measured); ``lr / 10`` on the head trains.
@@ -165,6 +168,8 @@ def train_implicit(model: ImplicitEnsemble, x: Tensor, y: Tensor, cfg: TrainConf
 
 def train_bayesian(model: BayesianHypernetwork, x: Tensor, y: Tensor, cfg: TrainConfig, *,
                    samples: int = 4, kl_weight: float = 1.0) -> float:
+    """Negative-ELBO training (:meth:`BayesianHypernetwork.loss`) of the flow and of the target's
+    directions and biases; the target's own ``scale`` parameters are generated, so not trained."""
     model.train()
     params = [p for n, p in model.named_parameters() if not n.endswith(".scale")]
     return fit(lambda i: model.loss(x[i], y[i], samples, len(x), kl_weight), params, len(x), cfg,
