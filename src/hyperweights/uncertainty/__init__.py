@@ -1,0 +1,42 @@
+"""Uncertainty with noise-conditioned hypernetworks: implicit ensembles and Bayesian hypernetworks.
+
+- :class:`ImplicitEnsemble` (HyperGAN-style): noise -> :class:`NoiseMixer` -> code -> generated
+  weights; any number of members from one set of hypernetwork weights, evaluated in one call.
+- :class:`BayesianHypernetwork` (Krueger et al.): a :class:`RealNVP` flow with exact log-det from
+  noise to the weight-norm scales of a weight-normalised MLP, trained on the ELBO.
+- Baselines: :class:`SingleNetwork`, :class:`MCDropout`, :class:`DeepEnsemble` (stacked, vmapped).
+- Every model has ``predict(x, samples=K, seed=s)`` -> :class:`Prediction` (mean probabilities,
+  per-member outputs ``(K, B, C)``, predictive entropy, mutual information, member variance).
+
+Example:
+    >>> import torch
+    >>> from hyperweights.uncertainty import ImplicitEnsemble, mlp
+    >>> ens = ImplicitEnsemble(mlp((6, 16, 3)), noise_dim=4, code_dim=8, mixer_hidden=(16,),
+    ...                        trunk_hidden=(16,), chunk_size=32)
+    >>> p = ens.predict(torch.randn(10, 6), samples=5, seed=0)
+    >>> p.probs.shape, p.member_probs.shape, p.mutual_information.shape
+    (torch.Size([10, 3]), torch.Size([5, 10, 3]), torch.Size([10]))
+"""
+
+from .baselines import DeepEnsemble as DeepEnsemble
+from .baselines import MCDropout as MCDropout
+from .baselines import SingleNetwork as SingleNetwork
+from .baselines import mlp as mlp
+from .bayesian import BayesianHypernetwork as BayesianHypernetwork
+from .flow import RealNVP as RealNVP
+from .implicit import ImplicitEnsemble as ImplicitEnsemble
+from .mixer import NoiseMixer as NoiseMixer
+from .predict import Prediction as Prediction
+from .predict import Predictive as Predictive
+from .predict import uncertainty_scores as uncertainty_scores
+from .regularizers import LatentDiscriminator as LatentDiscriminator
+from .regularizers import mmd_to_prior as mmd_to_prior
+from .train import TrainConfig as TrainConfig
+from .weightnorm import WeightNormLinear as WeightNormLinear
+from .weightnorm import weight_norm_mlp as weight_norm_mlp
+
+__all__ = [
+    "BayesianHypernetwork", "DeepEnsemble", "ImplicitEnsemble", "LatentDiscriminator", "MCDropout",
+    "NoiseMixer", "Prediction", "Predictive", "RealNVP", "SingleNetwork", "TrainConfig",
+    "WeightNormLinear", "mlp", "mmd_to_prior", "uncertainty_scores", "weight_norm_mlp",
+]

@@ -1,0 +1,152 @@
+"""The baselines: a single network, MC dropout, and a deep ensemble trained as one batched model."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from .predict import Predictive
+
+__all__ = ["mlp", "SingleNetwork", "MCDropout", "DeepEnsemble"]
+
+
+def mlp(sizes: tuple[int, ...] | list[int], dropout: float = 0.0) -> nn.Sequential:
+    """``Linear -> ReLU [-> Dropout]`` stack for widths ``sizes`` (input, hidden..., classes).
+
+    Example:
+        >>> mlp((4, 8, 3))
+        Sequential(
+          (0): Linear(in_features=4, out_features=8, bias=True)
+          (1): ReLU()
+          (2): Linear(in_features=8, out_features=3, bias=True)
+        )
+    """
+    if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
+        raise ValueError(f"sizes must list at least an input and an output width, all >= 1; got {sizes}")
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class SingleNetwork(Predictive):
+    """One deterministic network: one member.
+
+    Example:
+        >>> net = SingleNetwork((4, 8, 3))
+        >>> net.predict(torch.randn(2, 4)).member_probs.shape
+        torch.Size([1, 2, 3])
+    """
+
+    fixed_members = 1
+
+    def __init__(self, sizes: tuple[int, ...]):
+        super().__init__()
+        self.net = mlp(sizes)
+        self.in_features = sizes[0]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def _members(self, x, samples, generator):
+        return self.net(x).unsqueeze(0)
+
+
+class MCDropout(Predictive):
+    """MC dropout (Gal & Ghahramani 2016): dropout stays on at test time, each mask is a member.
+
+    Training uses ordinary dropout (:meth:`forward` in train mode). :meth:`members` draws ``K``
+    masks per hidden layer from ``generator`` and runs all members at once: the first layer is
+    shared by all members (dropout acts after it), so it is computed once.
+
+    Args:
+        sizes: MLP widths (input, hidden..., classes).
+        p: dropout probability after every hidden layer.
+
+    Example:
+        >>> m = MCDropout((4, 8, 3), p=0.5)
+        >>> m.members(torch.randn(2, 4), samples=6).shape
+        torch.Size([6, 2, 3])
+
+    References:
+        https://arxiv.org/abs/1506.02142
+    """
+
+    def __init__(self, sizes: tuple[int, ...], p: float = 0.2):
+        super().__init__()
+        if not 0.0 < p < 1.0:
+            raise ValueError(f"dropout probability must be in (0, 1), got {p}")
+        self.net = mlp(sizes, dropout=p)
+        self.linears = [m for m in self.net if isinstance(m, nn.Linear)]
+        self.p = p
+        self.in_features = sizes[0]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def _members(self, x, samples, generator):
+        keep = 1.0 - self.p
+        h = self.linears[0](x).expand(samples, -1, -1)                # (K, B, h): shared first layer
+        for layer in self.linears[1:]:
+            mask = torch.rand(h.shape, generator=generator, device=generator.device if generator else h.device)
+            h = layer(torch.relu(h) * (mask.to(h.device) < keep) / keep)
+        return h
+
+
+class DeepEnsemble(Predictive):
+    """``n`` independently initialised networks (Lakshminarayanan et al. 2017), stored stacked.
+
+    The members' parameters are stacked with :func:`torch.func.stack_module_state` into
+    ``(n, *shape)`` parameters; :meth:`forward` runs all members with one ``vmap``. During training
+    each member gets its own minibatch (``x: (n, B, D)``), so members differ in initialisation and
+    data order exactly as independently trained networks do, without a loop over members.
+
+    Example:
+        >>> ens = DeepEnsemble((4, 8, 3), members=5)
+        >>> ens(torch.randn(5, 2, 4)).shape          # one minibatch per member
+        torch.Size([5, 2, 3])
+        >>> ens.predict(torch.randn(2, 4)).member_probs.shape
+        torch.Size([5, 2, 3])
+
+    References:
+        https://arxiv.org/abs/1612.01474
+    """
+
+    def __init__(self, sizes: tuple[int, ...], members: int = 5):
+        super().__init__()
+        if members < 1:
+            raise ValueError(f"a deep ensemble needs members >= 1, got {members}")
+        nets = [mlp(sizes) for _ in range(members)]
+        params, _ = stack_module_state(nets)
+        self.names = list(params)
+        # nn.ParameterDict keys cannot contain dots
+        self.stacked = nn.ParameterDict({n.replace(".", "__"): nn.Parameter(p) for n, p in params.items()})
+        # the architecture only (on the meta device, outside the module tree so that its
+        # placeholder parameters are neither counted nor trained)
+        self.__dict__["base"] = copy.deepcopy(nets[0]).to("meta")
+        self.fixed_members = members
+        self.in_features = sizes[0]
+
+    def stacked_params(self) -> dict[str, Tensor]:
+        return {n: self.stacked[n.replace(".", "__")] for n in self.names}
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x: (n, B, D)`` (a minibatch per member) or ``(B, D)`` (shared) -> ``(n, B, C)``."""
+        params = self.stacked_params()
+        in_dim = 0 if x.ndim == 3 else None
+        return vmap(lambda p, xb: functional_call(self.base, p, (xb,)), in_dims=(0, in_dim))(params, x)
+
+    def member(self, i: int) -> dict[str, Tensor]:
+        """Parameters of member ``i`` (for a loop over members, e.g. a timing baseline)."""
+        return {n: p[i] for n, p in self.stacked_params().items()}
+
+    def _members(self, x, samples, generator):
+        out = self(x)
+        return out[:samples]
