@@ -59,7 +59,8 @@ class ImplicitEnsemble(Predictive):
         if hypernetwork is None:
             mixer = NoiseMixer(noise_dim, code_dim, mixer_hidden)
             hypernetwork = HyperNetwork(target, condition=mixer, trunk=MLP(trunk_hidden),
-                                        head=ChunkedHead(chunk_size, chunk_embedding))
+                                        head=ChunkedHead(chunk_size, chunk_embedding),
+                                        feature_scale=1.0)  # the measured settings use unscaled features
         if not isinstance(hypernetwork.condition, NoiseMixer):
             raise TypeError("an ImplicitEnsemble's hypernetwork must be conditioned on a NoiseMixer, "
                             f"got {type(hypernetwork.condition).__name__}")
