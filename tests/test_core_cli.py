@@ -40,6 +40,7 @@ def test_bench_core_smoke(results):
     assert [r["target"] for r in data["per_sample"]] == ["784-100-100-10", "64-64-10"]
     assert all(r["speedup_vs_loop"] > 0 for r in data["per_sample"])
     assert [e["batch"] for e in data["ensemble"]] == [16, 512]
+    assert len(data["default_vs_plain"]["seeds"]) == 2
 
 
 def test_unknown_command_is_a_usage_error(capsys):

@@ -157,6 +157,23 @@ def bench_training(split, args) -> list[dict]:
     return rows
 
 
+def bench_default_seeds(split, args, seeds: int) -> dict:
+    """The default configuration's accuracy gap to the plain MLP over several seeds (same steps)."""
+    gaps, pairs = [], []
+    for seed in range(seeds):
+        accs = []
+        for build in (_plain, _default):
+            torch.manual_seed(seed)
+            trainer = _Trainer(build(), split.x_train, split.y_train, 128, seed)
+            for _ in range(args.steps):
+                trainer.step()
+            accs.append(trainer.accuracy(split.x_test, split.y_test))
+        pairs.append({"seed": seed, "plain_acc": accs[0], "default_acc": accs[1]})
+        gaps.append(accs[0] - accs[1])
+    return {"seeds": pairs, "mean_gap_points": 100 * sum(gaps) / len(gaps),
+            "max_gap_points": 100 * max(gaps)}
+
+
 def _weights_for(target: nn.Module, w: int, generator) -> dict:
     return {n: torch.randn(w, *p.shape, generator=generator) * 0.05 for n, p in target.named_parameters()}
 
@@ -242,6 +259,9 @@ def main(args) -> int:
     training = bench_training(split, args)
     print(markdown_table(training, ["model", "params", "step_ms", "x_plain", "x_fastest_peer",
                                     "x_fastest_peer_default_adam", "test_acc"]))
+    default_seeds = bench_default_seeds(split, args, 2 if args.smoke else 5)
+    print(f"default vs plain over {len(default_seeds['seeds'])} seeds: mean gap "
+          f"{default_seeds['mean_gap_points']:.2f} points, max {default_seeds['max_gap_points']:.2f}")
     # the MNIST target (89.6k weights per sample: the work itself dominates) and a digits-sized one
     # (4.8k weights per sample: the per-call overhead of a loop dominates)
     per_sample = [bench_per_sample(args, 256 if not args.smoke else 32, sizes)
@@ -251,7 +271,8 @@ def main(args) -> int:
     print(markdown_table(ensembles, list(ensembles[0])))
     name = "bench_core_smoke" if args.smoke else "bench_core"
     path = write_results(name, {"config": {k: v for k, v in vars(args).items() if not k.startswith("_")},
-                                "training": training, "per_sample": per_sample, "ensemble": ensembles})
+                                "training": training, "default_vs_plain": default_seeds,
+                                "per_sample": per_sample, "ensemble": ensembles})
     _plot(training, results_dir() / f"{name}.png")
     print(f"wrote {path}")
     return 0
