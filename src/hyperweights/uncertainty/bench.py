@@ -136,6 +136,17 @@ def _cached_fns(model, x, k):
             lambda: torch.stack([functional_call(target, m, (x,)) for m in members]))
 
 
+def _save_grid(plt, fig, axes, used: int, path):
+    """Blank the unused panels, add the legend, write the figure and close it."""
+    for ax in list(axes.flat)[used:]:
+        ax.axis("off")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=70)
+    plt.close(fig)
+    return path
+
+
 def _plots(evals, prefix):
     import matplotlib
     matplotlib.use("Agg")
@@ -155,13 +166,7 @@ def _plots(evals, prefix):
         ax.set_xlabel("confidence", fontsize=8)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
-    for ax in list(axes.flat)[len(names):]:
-        ax.axis("off")
-    axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
-    rel = results_dir() / f"{prefix}_reliability.png"
-    fig.savefig(rel, dpi=70)
-    plt.close(fig)
+    rel = _save_grid(plt, fig, axes, len(names), results_dir() / f"{prefix}_reliability.png")
 
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
     for ax, name in zip(axes.flat, names):
@@ -171,13 +176,7 @@ def _plots(evals, prefix):
             ax.hist(t.numpy(), bins=40, range=(0, top), density=True, histtype="step", label=label)
         ax.set_title(f"{name}\nAUROC(MNIST) {evals[name]['auroc_mnist']:.3f}", fontsize=9)
         ax.set_xlabel("predictive entropy (nats)", fontsize=8)
-    for ax in list(axes.flat)[len(names):]:
-        ax.axis("off")
-    axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
-    hist = results_dir() / f"{prefix}_entropy.png"
-    fig.savefig(hist, dpi=70)
-    plt.close(fig)
+    hist = _save_grid(plt, fig, axes, len(names), results_dir() / f"{prefix}_entropy.png")
     return [str(rel), str(hist)]
 
 
