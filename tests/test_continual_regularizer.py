@@ -5,7 +5,6 @@ import copy
 
 import pytest
 import torch
-from torch import nn
 
 import hyperweights as hw
 from hyperweights.continual import OutputRegularizer, head_masks, make_target, output_penalty

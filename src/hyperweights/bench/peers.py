@@ -11,7 +11,6 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor, nn
 
 __all__ = ["Contender", "hypnettorch_hmlp", "hypnettorch_chunked", "hyperlight_full", "hypernn_full"]

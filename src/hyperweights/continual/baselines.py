@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 import hyperweights as hw
 
-from .base import ContinualMethod, fused_adam
+from .base import ContinualMethod
 from .fisher import fisher_diagonal
 from .hnet import paired_forward
 

@@ -3,7 +3,6 @@ Zhou et al. 2024, arXiv 2405.16287); vectors and biases are emitted directly."""
 
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import Tensor, nn

@@ -27,7 +27,6 @@ import math
 import torch
 from torch import Tensor
 
-from ..target.spec import ParamSpec
 
 __all__ = ["INIT_MODES", "init_block", "pooled_stats"]
 
@@ -66,6 +65,3 @@ def pooled_stats(specs) -> tuple[float, float]:
     second = sum((s.init_std ** 2 + s.init_mean ** 2) * s.numel for s in specs) / total
     return mean, math.sqrt(max(second - mean ** 2, 0.0))
 
-
-def spec_stats(spec: ParamSpec) -> tuple[float, float]:
-    return spec.init_mean, spec.init_std

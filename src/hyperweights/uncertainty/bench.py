@@ -202,7 +202,7 @@ def main(args) -> int:
     hcfg = TrainConfig(args.epochs, args.hnet_batch_size, args.lr, args.seed, not args.no_progress)
     methods = _build(args, sizes)
 
-    rows, evals, timings = [], {}, {}
+    rows, evals = [], {}
     for name, model in methods.items():
         train_s = _train(name, model, x, y, args, cfg, hcfg)
         k = 1 if name == "single" else (args.members if name == "deep-ensemble" else args.samples)
