@@ -7,7 +7,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 import hyperweights as hw
-from hyperweights.target.mlp_fast import linear_stack, stack_forward
+from hyperweights.target.mlp_fast import linear_stack, single_forward, stack_forward
 
 
 def _mlp(*extra):
@@ -39,6 +39,22 @@ def test_gradients_equal_vmap():
     vmap(lambda p: functional_call(target, p, (x,)))(w2).square().sum().backward()
     for n in w1:
         torch.testing.assert_close(w1[n].grad, w2[n].grad)
+
+
+@pytest.mark.parametrize("names", [None, ["0.weight"], ["2.weight", "0.bias"]], ids=["all", "one", "mixed"])
+def test_single_weight_set_equals_functional_call_with_gradients(names):
+    target = _mlp()
+    x = torch.randn(7, 6)
+    w1, w2 = _weights(target, 1, names), _weights(target, 1, names)
+    got = single_forward(target, w1, x)
+    want = functional_call(target, {n: v[0] for n, v in w2.items()}, (x,))
+    torch.testing.assert_close(got, want)
+    got.square().sum().backward()
+    want.square().sum().backward()
+    for n in w1:
+        torch.testing.assert_close(w1[n].grad, w2[n].grad)
+    # the public entry point takes it for W == 1 and gives the same answer
+    torch.testing.assert_close(hw.functional_forward(target, w1, x), want)
 
 
 class Custom(nn.Sequential):

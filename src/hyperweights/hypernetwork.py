@@ -118,11 +118,15 @@ class HyperNetwork(nn.Module):
             cond = self.parametrization.encode(cond, self.condition.magnitude_invariant)
         return cond
 
+    def features(self, cond: Tensor) -> Tensor:
+        """What the head sees: trunk features ``(W, N, d_h)`` of an encoded condition ``(W, d_c)``
+        (``N`` = the head's tokens), already multiplied by :attr:`feature_scale`."""
+        # see hyperweights.parametrize.init for why the features are scaled
+        return self.trunk(cond, self.head.tokens) * self.feature_scale
+
     def flat_from_code(self, cond: Tensor) -> Tensor:
         """Generated weights ``(W, P)`` from an encoded condition ``(W, d_c)``."""
-        # see hyperweights.parametrize.init for why the features are scaled
-        features = self.trunk(cond, self.head.tokens) * self.feature_scale
-        flat = self.head(features)
+        flat = self.head(self.features(cond))
         if self.parametrization is not None:
             flat = self.parametrization(flat)
         if self.check_finite and not is_traced(flat) and not torch.isfinite(flat).all():

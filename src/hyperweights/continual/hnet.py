@@ -33,7 +33,7 @@ def paired_forward(target: nn.Module, weights: dict[str, Tensor], x: Tensor) -> 
         torch.Size([4, 5, 2])
     """
     if x.shape[0] == 1:
-        return functional_call(target, {n: w[0] for n, w in weights.items()}, (x[0],))[None]
+        return hw.functional_forward(target, weights, x[0])[None]
     return vmap(lambda w, xi: functional_call(target, w, (xi,)))(weights, x)
 
 

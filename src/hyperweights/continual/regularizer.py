@@ -10,7 +10,8 @@ for every earlier task ``j < T``::
 shared weights and task ``j``'s own output head only), ``dphi`` the optional look-ahead step. This is
 the math of hypnettorch's ``calc_fix_target_reg``, but instead of one hypernetwork call per earlier
 task the ``|S|`` earlier embeddings go through the hypernetwork as one condition batch:
-``hnet.flat(ids) -> (|S|, P)``.
+``hnet.flat(ids) -> (|S|, P)``. With a linear head (``ChunkedHead``, ``FullHead``) the penalty is
+fused with the head's matmul (:mod:`~hyperweights.continual.fused_penalty`).
 
 Targets are kept in one of two ways:
 
@@ -28,6 +29,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
+
+from .fused_penalty import fused_output_penalty, supports_fused
 
 __all__ = ["OutputRegularizer", "output_penalty", "head_masks", "adam_lookahead"]
 
@@ -215,13 +218,18 @@ class OutputRegularizer(nn.Module):
         ids = self.sample_ids() if ids is None else ids
         if ids.numel() == 0:
             return torch.zeros(())
+        # every earlier task, in order: read the buffers as views instead of gathering copies
+        rows = slice(0, len(ids)) if torch.equal(ids, torch.arange(len(ids))) else ids
+        weight = None
+        if self.mask is not None:
+            weight = self.mask[rows]
+        if self.fisher is not None:
+            weight = self.fisher[rows] if weight is None else weight * self.fisher[rows]
+        target = self.targets[rows] if self.mode == "stored" else self.targets_for(ids)
+        if params is None and supports_fused(self.hnet):
+            return fused_output_penalty(self.hnet, ids, target, weight)
         if params is None:
             current = self.hnet.flat(ids)
         else:
             current = functional_call(self._net[0], {f"hnet.{k}": v for k, v in params.items()}, (ids,))
-        weight = None
-        if self.mask is not None:
-            weight = self.mask[ids]
-        if self.fisher is not None:
-            weight = self.fisher[ids] if weight is None else weight * self.fisher[ids]
-        return output_penalty(current, self.targets_for(ids), weight)
+        return output_penalty(current, target, weight)

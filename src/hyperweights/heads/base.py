@@ -41,6 +41,15 @@ class Head(Part):
     def forward(self, features: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def linear_layout(self) -> tuple[nn.Linear, int] | None:
+        """``(layer, size)`` if this head is one ``Linear(d_h, size)`` applied to every token's
+        features, its ``(W, N, size)`` outputs flattened row-major and trimmed to ``P``; else None.
+
+        Lets a loss on the generated weights be fused with the head's last matmul (e.g. the
+        continual-learning output regularizer) without changing what the head computes.
+        """
+        return None
+
     def _make_tokens(self, n: int, dim: int) -> None:
         self.token_dim = dim
         self.tokens = nn.Parameter(torch.randn(n, dim))

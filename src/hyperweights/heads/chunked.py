@@ -57,5 +57,8 @@ class ChunkedHead(Head):
         chunks = self.out(features)                                  # (W, N, chunk)
         return chunks.reshape(features.shape[0], -1)[:, : self.specs.total]
 
+    def linear_layout(self) -> tuple[nn.Linear, int]:
+        return self.out, self.chunk_size
+
     def describe(self) -> str:
         return f"ChunkedHead({self.num_tokens} chunks x {self.chunk_size}, emb {self.embedding_dim})"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..parametrize.init import init_block
 from ._grad_buffer import GradBufferLinear
@@ -40,6 +40,9 @@ class FullHead(Head):
 
     def forward(self, features: Tensor) -> Tensor:
         return self.out(self._single(features))
+
+    def linear_layout(self) -> tuple[nn.Linear, int]:
+        return self.out, self.specs.total
 
     def describe(self) -> str:
         return f"FullHead(P={self.specs.total})"

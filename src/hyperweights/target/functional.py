@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
-from .mlp_fast import linear_stack, stack_forward
+from .mlp_fast import linear_stack, single_forward, stack_forward
 
 __all__ = ["functional_forward", "ensemble_forward", "weight_batch_size"]
 
@@ -95,6 +95,8 @@ def functional_forward(target: nn.Module, weights: dict[str, Tensor], *args, **k
     """
     num_sets = weight_batch_size(weights)
     if num_sets == 1:
+        if len(args) == 1 and not kwargs and args[0].ndim == 2 and linear_stack(target):
+            return single_forward(target, weights, args[0])
         return functional_call(target, {n: w[0] for n, w in weights.items()}, args, kwargs)
     batch = _data_batch_size(args)
     if num_sets != batch:

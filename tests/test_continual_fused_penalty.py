@@ -1,0 +1,61 @@
+"""The fused penalty (difference formed inside the head's matmul) equals the autograd form
+``output_penalty(hnet.flat(ids), target, weight)`` in value and in every parameter's gradient."""
+
+import pytest
+import torch
+
+import hyperweights as hw
+from hyperweights.continual import make_target, output_penalty
+from hyperweights.continual.fused_penalty import fused_output_penalty, supports_fused
+
+
+def _hnet(head, tasks=5, seed=0, **kw):
+    torch.manual_seed(seed)
+    return hw.HyperNetwork(make_target(12, 6, (10,)), condition=hw.TaskEmbedding(tasks, 8),
+                           trunk=hw.MLP((16,)), head=head, **kw)
+
+
+def _grads(hnet, value):
+    return torch.autograd.grad(value, list(hnet.parameters()), allow_unused=True)
+
+
+@pytest.mark.parametrize("head", [lambda: hw.ChunkedHead(50, 4),     # 256 scalars: last chunk trimmed
+                                  lambda: hw.ChunkedHead(64, 4),     # exact multiple, no trim
+                                  lambda: hw.FullHead()])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("ids", [[0, 1, 2], [3, 0]])
+def test_fused_equals_autograd_form(head, weighted, ids):
+    hnet = _hnet(head())
+    assert supports_fused(hnet)
+    ids = torch.tensor(ids)
+    target = torch.randn(len(ids), hnet.specs.total)
+    weight = torch.rand(len(ids), hnet.specs.total) if weighted else None
+    want = output_penalty(hnet.flat(ids), target, weight)
+    got = fused_output_penalty(hnet, ids, target, weight)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    for a, b in zip(_grads(hnet, got), _grads(hnet, output_penalty(hnet.flat(ids), target, weight))):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_inputs_are_not_modified_and_double_backward_is_refused_cleanly():
+    hnet = _hnet(hw.ChunkedHead(50, 4))
+    target = torch.randn(2, hnet.specs.total)
+    kept = target.clone()
+    value = fused_output_penalty(hnet, torch.tensor([0, 1]), target)
+    assert torch.equal(target, kept)
+    value.backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        value.backward()
+
+
+def test_unsupported_designs_fall_back_or_raise():
+    hnet = _hnet(hw.PerTensorHead())
+    assert not supports_fused(hnet)
+    assert not supports_fused(_hnet(hw.ChunkedHead(50, 4), parametrization=hw.MIP()))
+    with pytest.raises(ValueError, match="linear head"):
+        fused_output_penalty(hnet, torch.tensor([0]), torch.zeros(1, hnet.specs.total))
+    chunked = _hnet(hw.ChunkedHead(50, 4))
+    with pytest.raises(ValueError, match=r"target must be \(S, P\)"):
+        fused_output_penalty(chunked, torch.tensor([0, 1]), torch.zeros(1, chunked.specs.total))
