@@ -59,3 +59,31 @@ def test_unsupported_designs_fall_back_or_raise():
     chunked = _hnet(hw.ChunkedHead(50, 4))
     with pytest.raises(ValueError, match=r"target must be \(S, P\)"):
         fused_output_penalty(chunked, torch.tensor([0, 1]), torch.zeros(1, chunked.specs.total))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_one_pass_for_current_weights_and_penalty_equals_two(weighted):
+    from hyperweights.continual.fused_penalty import flat_and_penalty
+    hnet = _hnet(hw.ChunkedHead(50, 4))
+    ids, current = torch.tensor([0, 2, 1]), torch.tensor([3])
+    target = torch.randn(3, hnet.specs.total)
+    weight = torch.rand(3, hnet.specs.total) if weighted else None
+    probe = torch.randn(1, hnet.specs.total)               # any loss on the current weights
+
+    def objective(flat, penalty):
+        return (flat * probe).sum().tanh() + 0.3 * penalty
+    flat, penalty = flat_and_penalty(hnet, current, ids, target, weight)
+    ref_flat, ref_penalty = hnet.flat(current), output_penalty(hnet.flat(ids), target, weight)
+    torch.testing.assert_close(flat, ref_flat)
+    torch.testing.assert_close(penalty, ref_penalty, rtol=1e-5, atol=1e-6)
+    got = _grads(hnet, objective(flat, penalty))
+    want = _grads(hnet, objective(ref_flat, ref_penalty))
+    for a, b in zip(got, want):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    # only one of the two outputs used: the other contributes nothing
+    only_flat = _grads(hnet, flat_and_penalty(hnet, current, ids, target, weight)[0].sum())
+    for a, b in zip(only_flat, _grads(hnet, hnet.flat(current).sum())):
+        if a is not None and b is not None:
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

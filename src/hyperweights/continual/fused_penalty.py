@@ -17,46 +17,89 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["fused_output_penalty", "supports_fused"]
+__all__ = ["fused_output_penalty", "flat_and_penalty", "supports_fused"]
 
 
 class _HeadPenalty(torch.autograd.Function):
-    """``sum_jk w_jk (target_jk - O_jk)^2 / S`` with ``O = trim((features @ weight.T + bias).view(S, -1))``."""
+    """One head matmul for ``cur`` current rows and ``S`` earlier sets of features.
+
+    Returns the current sets' trimmed weights ``(W, P)`` and ``sum_jk w_jk (target_jk - O_jk)^2 / S``
+    over the earlier sets, ``O = trim((features @ weight.T + bias).view(-1, N * C))``.
+    """
 
     @staticmethod
     def forward(ctx, features: Tensor, weight: Tensor, bias: Tensor | None, target: Tensor,
-                elem_weight: Tensor | None) -> Tensor:
+                elem_weight: Tensor | None, cur_rows: int, cur_sets: int):
         num_sets, total = target.shape
-        diff = torch.addmm(bias, features, weight.t()) if bias is not None else features @ weight.t()
+        out = torch.addmm(bias, features, weight.t()) if bias is not None else features @ weight.t()
+        current = (out[:cur_rows].reshape(cur_sets, -1)[:, :total].clone() if cur_sets
+                   else out.new_empty(0, total))
+        diff = out[cur_rows:]
         rows = diff.view(num_sets, -1)                 # (S, N * C), N * C >= P
         kept = rows[:, :total]
         kept.sub_(target)
         rows[:, total:].zero_()                        # the trimmed tail contributes nothing
         if elem_weight is None:
-            flat = diff.view(-1)
+            flat = diff.reshape(-1)
             value = torch.dot(flat, flat)
         else:
             weighted = kept * elem_weight
             value = (weighted * kept).sum()
             kept.copy_(weighted)                       # d value / d O = 2 w (O - target)
         ctx.save_for_backward(features, weight, diff)
-        ctx.has_bias, ctx.num_sets = bias is not None, num_sets
-        return value / num_sets
+        ctx.has_bias, ctx.num_sets, ctx.cur_rows = bias is not None, num_sets, cur_rows
+        return current, value / num_sets
 
     @staticmethod
-    def backward(ctx, grad: Tensor):
+    def backward(ctx, grad_current: Tensor | None, grad_value: Tensor | None):
         features, weight, diff = ctx.saved_tensors
-        scale = grad * (2.0 / ctx.num_sets)
-        d_features = (diff @ weight) * scale if ctx.needs_input_grad[0] else None
-        d_weight = (diff.t() @ features) * scale if ctx.needs_input_grad[1] else None
-        d_bias = diff.sum(0) * scale if ctx.has_bias and ctx.needs_input_grad[2] else None
-        return d_features, d_weight, d_bias, None, None
+        cur = ctx.cur_rows
+        d_features, d_weight = torch.zeros_like(features), torch.zeros_like(weight)
+        d_bias = weight.new_zeros(weight.shape[0])
+        if cur and grad_current is not None:
+            sets, total = grad_current.shape
+            grad_out = grad_current.new_zeros(sets, cur // sets * weight.shape[0])
+            grad_out[:, :total] = grad_current                 # the trimmed tail has no gradient
+            grad_out = grad_out.view(cur, -1)
+            d_features[:cur] = grad_out @ weight
+            d_weight += grad_out.t() @ features[:cur]
+            d_bias += grad_out.sum(0)
+        if grad_value is not None and diff.shape[0]:
+            # the scale goes on the small results, never on the (S*N, C) difference
+            scale = grad_value * (2.0 / ctx.num_sets)
+            d_features[cur:] = (diff @ weight) * scale
+            d_weight += (diff.t() @ features[cur:]) * scale
+            d_bias += diff.sum(0) * scale
+        needs = ctx.needs_input_grad
+        return (d_features if needs[0] else None, d_weight if needs[1] else None,
+                d_bias if ctx.has_bias and needs[2] else None, None, None, None, None)
 
 
 def supports_fused(hnet) -> bool:
     """True if ``hnet``'s output is its head's shared linear layer (no parametrization after it)."""
     return (hnet.parametrization is None and not hnet.check_finite
             and hnet.head.linear_layout() is not None)
+
+
+def _head_pass(hnet, cond: Tensor, target: Tensor, weight: Tensor | None, current):
+    if not supports_fused(hnet):
+        raise ValueError(f"the fused penalty needs a linear head and no parametrization; got head "
+                         f"{type(hnet.head).__name__}, parametrization {hnet.parametrization!r}, "
+                         f"check_finite={hnet.check_finite}. Use output_penalty(hnet.flat(cond), ...)")
+    layer, _ = hnet.head.linear_layout()
+    codes = hnet.encode(cond)
+    cur_sets = 0
+    if current is not None:
+        now = hnet.encode(current)
+        cur_sets = now.shape[0]
+        codes = torch.cat([now, codes])
+    features = hnet.features(codes)
+    tokens = features.shape[1]
+    if target.shape != (features.shape[0] - cur_sets, hnet.specs.total):
+        raise ValueError(f"target must be (S, P) = ({features.shape[0] - cur_sets}, {hnet.specs.total}) "
+                         f"for this condition batch, got {tuple(target.shape)}")
+    return _HeadPenalty.apply(features.reshape(-1, features.shape[-1]), layer.weight, layer.bias,
+                              target, weight, cur_sets * tokens, cur_sets)
 
 
 def fused_output_penalty(hnet, cond: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
@@ -81,14 +124,23 @@ def fused_output_penalty(hnet, cond: Tensor, target: Tensor, weight: Tensor | No
         >>> torch.allclose(fused_output_penalty(hnet, ids, target), output_penalty(hnet.flat(ids), target))
         True
     """
-    if not supports_fused(hnet):
-        raise ValueError(f"the fused penalty needs a linear head and no parametrization; got head "
-                         f"{type(hnet.head).__name__}, parametrization {hnet.parametrization!r}, "
-                         f"check_finite={hnet.check_finite}. Use output_penalty(hnet.flat(cond), ...)")
-    layer, _ = hnet.head.linear_layout()
-    features = hnet.features(hnet.encode(cond))
-    features = features.reshape(-1, features.shape[-1])
-    if target.shape[0] * hnet.head.num_tokens != features.shape[0] or target.shape[1] != hnet.specs.total:
-        raise ValueError(f"target must be (S, P) = ({features.shape[0] // hnet.head.num_tokens}, "
-                         f"{hnet.specs.total}) for this condition batch, got {tuple(target.shape)}")
-    return _HeadPenalty.apply(features, layer.weight, layer.bias, target, weight)
+    return _head_pass(hnet, cond, target, weight, None)[1]
+
+
+def flat_and_penalty(hnet, current, cond: Tensor, target: Tensor,
+                     weight: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """``(hnet.flat(current), fused_output_penalty(hnet, cond, target, weight))`` from one pass.
+
+    The current task's weights and the earlier tasks' outputs go through the trunk and the head's
+    matmul together (one call each instead of two), which is most of a small training step's cost.
+
+    Example:
+        >>> from torch import nn
+        >>> import hyperweights as hw
+        >>> hnet = hw.HyperNetwork(nn.Linear(3, 2), condition=hw.TaskEmbedding(4, 8),
+        ...                        head=hw.ChunkedHead(5, 4))
+        >>> flat, penalty = flat_and_penalty(hnet, torch.tensor([3]), torch.tensor([0, 1]), torch.zeros(2, 8))
+        >>> torch.allclose(flat, hnet.flat(3)), penalty.shape
+        (True, torch.Size([]))
+    """
+    return _head_pass(hnet, cond, target, weight, current)

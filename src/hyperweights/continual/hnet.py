@@ -113,18 +113,22 @@ class HNET(ContinualMethod):
         self.check_labels(task, y)
         opt = self.optimizer
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(self.task_logits(x[None], torch.tensor([task]))[0], y)
-        if task > 0 and self.beta > 0:
-            if self.lookahead:
+        tasks = torch.tensor([task])
+        protect = task > 0 and self.beta > 0
+        if protect and not self.lookahead:
+            # the task's weights and the earlier tasks' outputs in one hypernetwork pass
+            flat, reg = self.reg.with_weights(tasks)
+            logits = self._local(paired_forward(self.target, self.hnet.unflatten(flat), x[None]), tasks)
+            loss = F.cross_entropy(logits[0], y) + self.beta * reg
+        else:
+            loss = F.cross_entropy(self.task_logits(x[None], tasks)[0], y)
+            if protect:   # look-ahead: the penalty at phi + dphi, dphi = Adam's step on the task loss
                 params = dict(self.hnet.named_parameters())
                 grads = torch.autograd.grad(loss, list(params.values()), retain_graph=True,
                                             allow_unused=True)
                 delta = adam_lookahead(opt, {p: g for p, g in zip(params.values(), grads) if g is not None})
                 shifted = {n: p + delta[p] if p in delta else p for n, p in params.items()}
-                reg = self.reg(params=shifted)
-            else:
-                reg = self.reg()
-            loss = loss + self.beta * reg
+                loss = loss + self.beta * self.reg(params=shifted)
         loss.backward()
         opt.step()
         return loss.item()

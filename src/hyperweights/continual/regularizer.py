@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from .fused_penalty import fused_output_penalty, supports_fused
+from .fused_penalty import flat_and_penalty, fused_output_penalty, supports_fused
 
 __all__ = ["OutputRegularizer", "output_penalty", "head_masks", "adam_lookahead"]
 
@@ -207,6 +207,17 @@ class OutputRegularizer(nn.Module):
             return torch.arange(n)
         return torch.randperm(n, generator=self.generator)[: self.subset]
 
+    def _targets_and_weights(self, ids: Tensor) -> tuple[Tensor, Tensor | None]:
+        # every earlier task, in order: read the buffers as views instead of gathering copies
+        rows = slice(0, len(ids)) if torch.equal(ids, torch.arange(len(ids))) else ids
+        weight = None
+        if self.mask is not None:
+            weight = self.mask[rows]
+        if self.fisher is not None:
+            weight = self.fisher[rows] if weight is None else weight * self.fisher[rows]
+        target = self.targets[rows] if self.mode == "stored" else self.targets_for(ids)
+        return target, weight
+
     def forward(self, ids: Tensor | None = None, params: dict[str, Tensor] | None = None) -> Tensor:
         """The penalty ``R`` (a scalar; 0 before the second task).
 
@@ -218,14 +229,7 @@ class OutputRegularizer(nn.Module):
         ids = self.sample_ids() if ids is None else ids
         if ids.numel() == 0:
             return torch.zeros(())
-        # every earlier task, in order: read the buffers as views instead of gathering copies
-        rows = slice(0, len(ids)) if torch.equal(ids, torch.arange(len(ids))) else ids
-        weight = None
-        if self.mask is not None:
-            weight = self.mask[rows]
-        if self.fisher is not None:
-            weight = self.fisher[rows] if weight is None else weight * self.fisher[rows]
-        target = self.targets[rows] if self.mode == "stored" else self.targets_for(ids)
+        target, weight = self._targets_and_weights(ids)
         if params is None and supports_fused(self.hnet):
             return fused_output_penalty(self.hnet, ids, target, weight)
         if params is None:
@@ -233,3 +237,24 @@ class OutputRegularizer(nn.Module):
         else:
             current = functional_call(self._net[0], {f"hnet.{k}": v for k, v in params.items()}, (ids,))
         return output_penalty(current, target, weight)
+
+    def with_weights(self, current) -> tuple[Tensor, Tensor]:
+        """``(hnet.flat(current), self())``: the weights being trained and the penalty, from one
+        hypernetwork pass when the head allows it (see :func:`~.fused_penalty.flat_and_penalty`).
+
+        Example:
+            >>> from torch import nn
+            >>> import hyperweights as hw
+            >>> hnet = hw.HyperNetwork(nn.Linear(3, 2), condition=hw.TaskEmbedding(4, 8),
+            ...                        head=hw.ChunkedHead(4, 4))
+            >>> reg = OutputRegularizer(hnet, num_tasks=4)
+            >>> reg.protect(2)
+            >>> flat, penalty = reg.with_weights(torch.tensor([2]))
+            >>> flat.shape, round(penalty.item(), 6)     # nothing has changed yet (up to rounding)
+            (torch.Size([1, 8]), 0.0)
+        """
+        ids = self.sample_ids()
+        if ids.numel() == 0 or not supports_fused(self.hnet):
+            return self.hnet.flat(current), self(ids)
+        target, weight = self._targets_and_weights(ids)
+        return flat_and_penalty(self.hnet, current, ids, target, weight)
