@@ -303,7 +303,8 @@ def main(args) -> int:
     table = markdown_table(rows, columns)
     path = write_results(prefix, {
         "config": {k: v for k, v in vars(args).items() if not k.startswith("_")},
-        "sizes": {"target": list(sizes), "train": len(x), "test": len(data.x_test), "ood_mnist": len(ood)},
+        "sizes": {"target": list(sizes), "train": len(x), "val": args.val_size, "test": len(data.x_test),
+                  "ood_mnist": len(ood)},
         "rows": rows, "goals": goals, "plots": plots, "table": table,
         "wall_s": time.perf_counter() - started,
     })

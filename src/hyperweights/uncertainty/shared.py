@@ -48,10 +48,11 @@ class SharedImplicitEnsemble(ImplicitEnsemble):
         noise_dim, code_dim, mixer_hidden: the mixer (see :class:`NoiseMixer`).
         trunk_hidden: hidden widths of the generator trunk; a :class:`~hyperweights.FullHead`
             emits all factors (a few hundred per layer) from its features.
-        init_spread: relative spread of the generated multiplicative factors across members at
-            initialisation (the head rows of scales and input scales are drawn with
-            ``std = init_spread * mean``); 0 gives the core's hyperfan initialisation, under which
-            members start almost identical.
+        init_spread: relative spread of the generated multiplicative factors (scales, input
+            scales) across members at initialisation: each starts with mean ``m`` (the target's
+            initial value) and member-to-member std ``init_spread * |m|`` (BatchEnsemble and rank-1
+            BNNs start their factors spread similarly); 0 keeps the core's hyperfan
+            initialisation, under which members start almost identical.
 
     Example:
         >>> import torch
@@ -107,13 +108,20 @@ class SharedImplicitEnsemble(ImplicitEnsemble):
 
 
 @torch.no_grad()
-def _spread_factors(hnet: HyperNetwork, spread: float) -> None:
-    """Redraw the head rows of the multiplicative factors so members start ``spread`` apart
-    (relative to each factor's mean); biases keep the hyperfan initialisation (zero)."""
+def _spread_factors(hnet: HyperNetwork, spread: float, draws: int = 512) -> None:
+    """Redraw the head rows of the multiplicative factors (scales and input scales) so that, over
+    noise draws, each factor has mean ``m`` (the target's initial value) and standard deviation
+    ``spread * |m|`` across members. The trunk features' member-to-member variance is measured on
+    ``draws`` noise draws (a ReLU trunk's features vary less than their norm suggests), and the
+    bias cancels the rows' response to the features' mean. Biases of the layers stay zero-mean."""
     if spread == 0:
         return
-    weight = hnet.head.out.weight
+    cond = hnet.encode(hnet.condition.sample(draws))
+    features = hnet.head._single(hnet.trunk(cond, hnet.head.tokens) * hnet.feature_scale)   # (draws, d_h)
+    mean, var = features.mean(0), features.var(0).sum().clamp_min(1e-12)
+    weight, bias = hnet.head.out.weight, hnet.head.out.bias
     for s in hnet.specs:
-        if s.name.endswith("scale"):                       # scale and in_scale
+        if s.name.endswith("scale"):
             rows = slice(s.offset, s.offset + s.numel)
-            weight[rows].normal_(0.0, spread * abs(s.init_mean) / hnet.feature_scale / hnet.trunk.out_dim ** 0.5)
+            weight[rows].normal_(0.0, spread * abs(s.init_mean) / var.sqrt().item())
+            bias[rows] = s.init_mean - weight[rows] @ mean
