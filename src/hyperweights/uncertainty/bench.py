@@ -57,15 +57,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
            "rank1; regularizer: gan, mmd or none); each runs as method implicit-FACTORS-REGULARIZER")
     a("--shared-noise-dim", type=int, default=32)
     a("--shared-code-dim", type=int, default=32)
-    a("--shared-trunk-hidden", type=int, default=64, help="0: the code feeds the head directly")
-    a("--shared-hidden", type=int, default=None,
-      help="hidden width of the shared ensembles' target (default: --hidden)")
-    a("--init-spread", type=float, default=0.5,
+    a("--shared-trunk-hidden", type=int, default=0,
+      help="generator trunk width of the shared ensembles; 0 (default): the code feeds the head directly")
+    a("--shared-hidden", type=int, default=176,
+      help="hidden width of the shared ensembles' target (176: directions + generator of the scale "
+           "variant fit in 1/5 of the deep ensemble's parameters)")
+    a("--init-spread", type=float, default=0.1,
       help="initial relative spread of the generated factors across members")
     a("--shared-head-lr-scale", type=float, default=1.0, help="lr factor of the shared ensembles' head")
-    a("--val-size", type=int, default=0,
+    a("--val-size", type=int, default=5000,
       help="hold out this many training images (not trained on) to fit a temperature for every "
-           "method; 0 trains on all and reports no calibrated numbers")
+           "method; 0 trains on all and reports no calibrated numbers (the protocol before the "
+           "shared ensembles were added)")
     a("--flow-couplings", type=int, default=4)
     a("--flow-hidden", type=int, default=32)
     a("--noise-std", type=float, default=0.5, help="Gaussian-noise shift")
@@ -214,6 +217,7 @@ def main(args) -> int:
     if args.smoke:
         args.hidden, args.epochs, args.samples, args.timing_rounds = 32, 1, 8, 3
         args.trunk_hidden, args.chunk_size, args.flow_hidden, args.chunk_embedding = 32, 256, 8, 16
+        args.shared_hidden = min(args.shared_hidden or args.hidden, args.hidden)
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     data = load_fashion_mnist(args.data_dir, seed=args.seed)
