@@ -7,8 +7,9 @@ as batched-vs-loop ratios. Methods: single network, MC dropout, deep ensemble, H
 implicit ensembles (``implicit-REG``), shared-computation implicit ensembles
 (``implicit-FACTORS-REG``, :class:`SharedImplicitEnsemble`) and the Bayesian hypernetwork. With
 ``--val-size N`` (default 5,000) the last ``N`` shuffled training images are held out and every
-method's mean predictive is temperature-scaled on them (raw and calibrated numbers are both kept). Writes ``results/uncertainty.json`` (``uncertainty_smoke.json`` with
-``--smoke``) and reliability / entropy plots ``results/uncertainty_*.png``.
+method's mean predictive is temperature-scaled on them (raw and calibrated numbers are both kept).
+Writes ``results/uncertainty.json`` (``uncertainty_smoke.json`` with ``--smoke``) and reliability /
+entropy plots ``results/uncertainty_*.png``.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from .baselines import DeepEnsemble, MCDropout, SingleNetwork, mlp
 from .bayesian import BayesianHypernetwork
 from .calibration import apply_temperature, fit_temperature
 from .implicit import ImplicitEnsemble
-from .shared import SharedImplicitEnsemble
 from .metrics import (classification_metrics, gaussian_noise, ood_auroc, predict_in_chunks,
                       reliability_bins, rotate)
+from .shared import SharedImplicitEnsemble
 from .train import (TrainConfig, train_bayesian, train_deep_ensemble, train_implicit,
                     train_mc_dropout, train_single, trainable_count)
 

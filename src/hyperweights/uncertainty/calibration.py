@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["fit_temperature", "apply_temperature"]
+__all__ = ["apply_temperature", "fit_temperature"]
 
 
 def _check(probs: Tensor, labels: Tensor | None = None) -> None:

@@ -32,7 +32,7 @@ from .implicit import ImplicitEnsemble
 from .mixer import NoiseMixer
 from .weightnorm import weight_norm_mlp
 
-__all__ = ["SharedImplicitEnsemble", "FACTORS"]
+__all__ = ["FACTORS", "SharedImplicitEnsemble"]
 
 #: which target parameters each variant generates (regex, full match); the rest are shared
 FACTORS = {"scale": r".*\.(scale|bias)", "rank1": r".*\.(scale|in_scale|bias)"}

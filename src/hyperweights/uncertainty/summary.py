@@ -12,7 +12,7 @@ import json
 import statistics
 import sys
 
-__all__ = ["summarize", "main"]
+__all__ = ["main", "summarize"]
 
 METRICS = ("accuracy", "nll", "brier", "ece", "ece_cal", "auroc_mnist", "auroc_noise", "auroc_rotated",
            "mi_mnist", "speedup_b16", "speedup_b512")
