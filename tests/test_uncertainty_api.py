@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from hyperweights.uncertainty import (BayesianHypernetwork, DeepEnsemble, ImplicitEnsemble, LatentDiscriminator,
-                                      MCDropout, NoiseMixer, SingleNetwork, mlp, mmd_to_prior,
-                                      uncertainty_scores)
+                                      MCDropout, NoiseMixer, SharedImplicitEnsemble, SingleNetwork, mlp,
+                                      mmd_to_prior, uncertainty_scores)
 from hyperweights.uncertainty.metrics import (classification_metrics, gaussian_noise, ood_auroc,
                                               predict_in_chunks, reliability_bins, rotate)
 from hyperweights.uncertainty.predict import MAX_SAMPLES
@@ -19,6 +19,8 @@ def models():
         "implicit": ImplicitEnsemble(mlp((6, 8, 3)), noise_dim=4, code_dim=4, mixer_hidden=(8,),
                                      trunk_hidden=(8,), chunk_size=16, chunk_embedding=4),
         "bayesian": BayesianHypernetwork((6, 8, 3), couplings=1, hidden=4),
+        "shared": SharedImplicitEnsemble((6, 8, 3), factors="rank1", noise_dim=4, code_dim=4,
+                                         mixer_hidden=(8,), trunk_hidden=(8,)),
         "mc-dropout": MCDropout((6, 8, 3)),
         "deep-ensemble": DeepEnsemble((6, 8, 3), members=5),
         "single": SingleNetwork((6, 8, 3)),
@@ -43,7 +45,7 @@ def test_scores_are_the_textbook_definitions():
         uncertainty_scores(torch.zeros(2, 5))
 
 
-@pytest.mark.parametrize("name", ["implicit", "bayesian", "mc-dropout", "deep-ensemble", "single"])
+@pytest.mark.parametrize("name", ["implicit", "bayesian", "shared", "mc-dropout", "deep-ensemble", "single"])
 def test_predict_shapes_and_bad_inputs(name):
     model = models()[name]
     k = {"deep-ensemble": 5, "single": 1}.get(name, 9)

@@ -4,6 +4,10 @@
   weights; any number of members from one set of hypernetwork weights, evaluated in one call.
 - :class:`BayesianHypernetwork` (Krueger et al.): a :class:`RealNVP` flow with exact log-det from
   noise to the weight-norm scales of a weight-normalised MLP, trained on the ELBO.
+- :class:`SharedImplicitEnsemble`: an implicit ensemble whose members share weight directions;
+  the hypernetwork generates only per-unit scales/biases (and rank-1 input scales), so ``K``
+  members share most of the computation.
+- :func:`fit_temperature` / :func:`apply_temperature`: post-hoc temperature scaling for any method.
 - Baselines: :class:`SingleNetwork`, :class:`MCDropout`, :class:`DeepEnsemble` (stacked, vmapped).
 - Every model has ``predict(x, samples=K, seed=s)`` -> :class:`Prediction` (mean probabilities,
   per-member outputs ``(K, B, C)``, predictive entropy, mutual information, member variance).
@@ -23,6 +27,8 @@ from .baselines import MCDropout as MCDropout
 from .baselines import SingleNetwork as SingleNetwork
 from .baselines import mlp as mlp
 from .bayesian import BayesianHypernetwork as BayesianHypernetwork
+from .calibration import apply_temperature as apply_temperature
+from .calibration import fit_temperature as fit_temperature
 from .flow import RealNVP as RealNVP
 from .implicit import ImplicitEnsemble as ImplicitEnsemble
 from .mixer import NoiseMixer as NoiseMixer
@@ -31,12 +37,14 @@ from .predict import Predictive as Predictive
 from .predict import uncertainty_scores as uncertainty_scores
 from .regularizers import LatentDiscriminator as LatentDiscriminator
 from .regularizers import mmd_to_prior as mmd_to_prior
+from .shared import SharedImplicitEnsemble as SharedImplicitEnsemble
 from .train import TrainConfig as TrainConfig
 from .weightnorm import WeightNormLinear as WeightNormLinear
 from .weightnorm import weight_norm_mlp as weight_norm_mlp
 
 __all__ = [
     "BayesianHypernetwork", "DeepEnsemble", "ImplicitEnsemble", "LatentDiscriminator", "MCDropout",
-    "NoiseMixer", "Prediction", "Predictive", "RealNVP", "SingleNetwork", "TrainConfig",
-    "WeightNormLinear", "mlp", "mmd_to_prior", "uncertainty_scores", "weight_norm_mlp",
+    "NoiseMixer", "Prediction", "Predictive", "RealNVP", "SharedImplicitEnsemble", "SingleNetwork",
+    "TrainConfig", "WeightNormLinear", "apply_temperature", "fit_temperature", "mlp", "mmd_to_prior",
+    "uncertainty_scores", "weight_norm_mlp",
 ]
