@@ -38,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--methods", nargs="*", default=None, help="only these learners (labels)")
     parser.add_argument("--tag", default="", help="suffix of the result files")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="steps per task for every learner of a section (default: the section's)")
+    parser.add_argument("--repeat-methods", nargs="*", default=["hnet", "hypnettorch"],
+                        help="labels run on every seed of --repeats (the others on seed 0 only)")
+    parser.add_argument("--validation", action="store_true",
+                        help="evaluate on held-out training images (model selection), not the test set")
 
 
 def _peak_rss_mb() -> float:
@@ -80,26 +86,31 @@ def _run(name, protocol, steps, seed=0, eval_limit=None, cl3=True, **opts) -> di
     return row
 
 
-def _protocol(kind, dataset, smoke, data_dir=None, num_tasks=None):
+def _protocol(kind, dataset, smoke, data_dir=None, num_tasks=None, validation=False):
     from ..data.protocols import make_protocol
     limit = 2000 if smoke else None
+    if validation:
+        from .validation import validation_protocol
+        return validation_protocol(kind, dataset, num_tasks=num_tasks, data_dir=data_dir, train_limit=limit)
     return make_protocol(kind, dataset, num_tasks=num_tasks, data_dir=data_dir, train_limit=limit)
 
 
 def _compare(section, protocol, methods, steps, args, extra=None, repeats=1, eval_limit=None) -> dict:
     rows = []
-    section = section + args.tag
+    section = section + ("_val" if args.validation else "") + args.tag
+    steps = args.steps or steps          # one budget for every learner of the section
     if args.methods:
         methods = [(n, o) for n, o in methods if o.get("label", n) in args.methods]
     for rep in range(repeats):       # ours and the peer alternate within every repeat
         for name, opts in methods:
-            if rep > 0 and name not in ("hnet", "hypnettorch"):
+            if rep > 0 and opts.get("label", name) not in args.repeat_methods:
                 continue
             rows.append(_run(name, protocol, steps, seed=rep, eval_limit=eval_limit, **dict(opts)))
             print(f"  {section} {rows[-1]['method']:>14} seed {rep}: final {rows[-1]['final_avg']:.4f} "
                   f"forgetting {rows[-1]['forgetting']:.4f} train {rows[-1]['train_s']:.1f} s", flush=True)
     payload = {"protocol": protocol.name, "steps_per_task": steps, "batch": 128, "rows": rows,
-               "threads": torch.get_num_threads(), **(extra or {})}
+               "threads": torch.get_num_threads(), "evaluated_on": "validation (held-out training images)"
+               if args.validation else "test", **(extra or {})}
     ours = [r["train_s"] for r in rows if r["method"] == "hnet"]
     peer = [r["train_s"] for r in rows if r["method"] == "hypnettorch"]
     if ours and peer:
@@ -308,7 +319,7 @@ def main(args: argparse.Namespace) -> int:
     mnist_methods = [("hnet", {}), ("hypnettorch", {}), ("finetune", {}), ("ewc", {}), ("separate", {}),
                      ("joint", {}), ("hyperinterval", {}), ("rnn_hnet", {})]
     if "split_mnist5k" in sections:
-        p = _protocol("split", "digits" if smoke else "mnist5k", smoke)
+        p = _protocol("split", "digits" if smoke else "mnist5k", smoke, validation=args.validation)
         steps = 10 if smoke else 400
         methods = mnist_methods if not smoke else [("hnet", {}), ("hypnettorch", {}), ("finetune", {}),
                                                    ("separate", {}), ("hyperinterval", {})]
@@ -317,14 +328,14 @@ def main(args: argparse.Namespace) -> int:
     if "speed" in sections:
         out["speed"] = _speed(smoke, args)
     if "split_fashion" in sections:
-        p = _protocol("split", "fashion_mnist", smoke, data_dir=args.data_dir)
+        p = _protocol("split", "fashion_mnist", smoke, data_dir=args.data_dir, validation=args.validation)
         steps = 20 if smoke else 500
         methods = [("hnet", {}), ("hypnettorch", {}), ("separate", {}), ("finetune", {}), ("ewc", {}),
                    ("joint", {}), ("hyperinterval", {}), ("hyperinterval", {"nesting": True, "label": "hyperinterval_nested"})]
         out["split_fashion"] = _compare("split_fashion", p, methods, steps, args, eval_limit=None,
                                         repeats=1 if smoke else args.repeats)
     if "permuted_fashion" in sections:
-        p = _protocol("permuted", "fashion_mnist", smoke, data_dir=args.data_dir)
+        p = _protocol("permuted", "fashion_mnist", smoke, data_dir=args.data_dir, validation=args.validation)
         steps = 20 if smoke else 300
         # Permuted: a stronger regularizer (von Oswald et al. use 0.05-0.1 on PermutedMNIST)
         methods = [("hnet", {"beta": 0.01, "label": "hnet_beta0.01"}),
