@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (< 60 s)")
     parser.add_argument("--only", nargs="*", default=None, choices=SECTIONS)
     parser.add_argument("--repeats", type=int, default=2, help="seeds for the HNET vs peer timing")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="run seeds first-seed .. repeats-1 (continue an earlier run's seeds)")
     parser.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--methods", nargs="*", default=None, help="only these learners (labels)")
@@ -44,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="labels run on every seed of --repeats (the others on seed 0 only)")
     parser.add_argument("--validation", action="store_true",
                         help="evaluate on held-out training images (model selection), not the test set")
+    parser.add_argument("--validation-fraction", type=float, default=0.1,
+                        help="share of the training images held out by --validation")
 
 
 def _peak_rss_mb() -> float:
@@ -86,12 +90,13 @@ def _run(name, protocol, steps, seed=0, eval_limit=None, cl3=True, **opts) -> di
     return row
 
 
-def _protocol(kind, dataset, smoke, data_dir=None, num_tasks=None, validation=False):
+def _protocol(kind, dataset, smoke, data_dir=None, num_tasks=None, validation=None):
     from ..data.protocols import make_protocol
     limit = 2000 if smoke else None
-    if validation:
+    if validation:                       # validation = the held-out fraction of the training images
         from .validation import validation_protocol
-        return validation_protocol(kind, dataset, num_tasks=num_tasks, data_dir=data_dir, train_limit=limit)
+        return validation_protocol(kind, dataset, fraction=validation, num_tasks=num_tasks,
+                                   data_dir=data_dir, train_limit=limit)
     return make_protocol(kind, dataset, num_tasks=num_tasks, data_dir=data_dir, train_limit=limit)
 
 
@@ -101,9 +106,9 @@ def _compare(section, protocol, methods, steps, args, extra=None, repeats=1, eva
     steps = args.steps or steps          # one budget for every learner of the section
     if args.methods:
         methods = [(n, o) for n, o in methods if o.get("label", n) in args.methods]
-    for rep in range(repeats):       # ours and the peer alternate within every repeat
+    for rep in range(args.first_seed, repeats):   # ours and the peer alternate within every repeat
         for name, opts in methods:
-            if rep > 0 and opts.get("label", name) not in args.repeat_methods:
+            if rep > args.first_seed and opts.get("label", name) not in args.repeat_methods:
                 continue
             rows.append(_run(name, protocol, steps, seed=rep, eval_limit=eval_limit, **dict(opts)))
             print(f"  {section} {rows[-1]['method']:>14} seed {rep}: final {rows[-1]['final_avg']:.4f} "
@@ -344,10 +349,11 @@ def main(args: argparse.Namespace) -> int:
     if smoke and args.only is None:
         sections = ["split_mnist5k", "regcost", "subset", "permuted100"]
     out = {}
+    val = args.validation and args.validation_fraction      # held-out share, or False: the test set
     mnist_methods = [("hnet", {}), ("hypnettorch", {}), ("finetune", {}), ("ewc", {}), ("separate", {}),
                      ("joint", {}), ("hyperinterval", {}), ("rnn_hnet", {})]
     if "split_mnist5k" in sections:
-        p = _protocol("split", "digits" if smoke else "mnist5k", smoke, validation=args.validation)
+        p = _protocol("split", "digits" if smoke else "mnist5k", smoke, validation=val)
         steps = 10 if smoke else 400
         methods = mnist_methods if not smoke else [("hnet", {}), ("hypnettorch", {}), ("finetune", {}),
                                                    ("separate", {}), ("hyperinterval", {})]
@@ -356,14 +362,14 @@ def main(args: argparse.Namespace) -> int:
     if "speed" in sections:
         out["speed"] = _speed(smoke, args)
     if "split_fashion" in sections:
-        p = _protocol("split", "fashion_mnist", smoke, data_dir=args.data_dir, validation=args.validation)
+        p = _protocol("split", "fashion_mnist", smoke, data_dir=args.data_dir, validation=val)
         steps = 20 if smoke else 500
         methods = [("hnet", {}), ("hypnettorch", {}), ("separate", {}), ("finetune", {}), ("ewc", {}),
                    ("joint", {}), ("hyperinterval", {}), ("hyperinterval", {"nesting": True, "label": "hyperinterval_nested"})]
         out["split_fashion"] = _compare("split_fashion", p, methods, steps, args, eval_limit=None,
                                         repeats=1 if smoke else args.repeats)
     if "permuted_fashion" in sections:
-        p = _protocol("permuted", "fashion_mnist", smoke, data_dir=args.data_dir, validation=args.validation)
+        p = _protocol("permuted", "fashion_mnist", smoke, data_dir=args.data_dir, validation=val)
         steps = 20 if smoke else 300
         # Permuted: a stronger regularizer (von Oswald et al. use 0.05-0.1 on PermutedMNIST).
         # "hnet" is the configuration selected on the validation split (--validation: held-out
@@ -382,7 +388,8 @@ def main(args: argparse.Namespace) -> int:
                    ("ewc", {"ewc_lambda": 10.0}), ("ewc", {"ewc_lambda": 1e2, "label": "ewc_l100"}),
                    ("ewc", {"ewc_lambda": 1e3, "label": "ewc_l1000"}),
                    ("ewc", {"ewc_lambda": 1e4, "label": "ewc_l10000"})]
-        out["permuted_fashion"] = _compare("permuted_fashion", p, methods, steps, args, eval_limit=2000)
+        out["permuted_fashion"] = _compare("permuted_fashion", p, methods, steps, args, eval_limit=2000,
+                                           repeats=1 if smoke else args.repeats)
     if "regcost" in sections:
         out["regcost"] = _regcost(smoke)
     if "subset" in sections:
