@@ -312,7 +312,8 @@ def _permuted100(smoke: bool, args) -> dict:
     from .factory import build_method
     n = 10 if smoke else 100
     steps = args.steps or (3 if smoke else 30)
-    p = _protocol("permuted", "digits" if smoke else "mnist5k", smoke, num_tasks=n)
+    val = args.validation and args.validation_fraction
+    p = _protocol("permuted", "digits" if smoke else "mnist5k", smoke, num_tasks=n, validation=val)
     probes = {}
     marks = {10, 50, 100, n}
 
@@ -342,7 +343,7 @@ def _permuted100(smoke: bool, args) -> dict:
                        "embedding_bytes_per_task": method.hnet.condition.out_dim * 4,
                        "stored_targets_bytes_per_task": method.hnet.specs.total * 4}
     payload = {"protocol": p.name, "steps_per_task": steps, "eval_limit": 200, **payload, "rows": rows}
-    write_results("continual_permuted100" + args.tag, payload)
+    write_results("continual_permuted100" + ("_val" if val else "") + args.tag, payload)
     return payload
 
 
