@@ -89,3 +89,24 @@ def test_validation_protocol_holds_out_training_images():
     assert val.name.endswith("_val")
     with pytest.raises(ValueError, match="fraction"):
         validation_protocol("split", "digits", fraction=1.0)
+
+
+def test_warm_start_copies_the_previous_embedding_and_resumes(tmp_path, digits_split):
+    torch.manual_seed(0)
+    learner = _hnet(digits_split, warm_start=True)
+    learner.begin_task(0)
+    learner.step(0, *digits_split.sample(0, 16, torch.Generator().manual_seed(0)))
+    learner.begin_task(1)
+    table = learner.hnet.condition.weight
+    torch.testing.assert_close(table[1], table[0])
+    torch.testing.assert_close(learner.hnet.flat(1), learner.hnet.flat(0))   # starts at task 0's net
+    assert learner.config()["warm_start"] is True
+
+    def build():
+        torch.manual_seed(0)
+        return _hnet(digits_split, warm_start=True)
+    kw = dict(steps=4, batch=16, seed=2)
+    full = run_curriculum(build(), digits_split, **kw)
+    run_curriculum(build(), digits_split, checkpoint_dir=tmp_path, stop_after=1, **kw)
+    resumed = run_curriculum(build(), digits_split, checkpoint_dir=tmp_path, resume=True, **kw)
+    torch.testing.assert_close(full.acc, resumed.acc, rtol=0, atol=0, equal_nan=True)

@@ -27,11 +27,12 @@ def build_method(name: str, protocol, *, steps: int = 400, hidden=(100, 100), em
                  lookahead: bool = False, mask_heads: bool = False, ewc_lambda: float = 1e4,
                  eps: float = 1.0, nesting: bool = False, rnn_hidden: int = 32,
                  max_growth: int = 1, lr: float = 1e-3,
-                 feature_scale: float | None = 1.0) -> ContinualMethod:
+                 feature_scale: float | None = 1.0, warm_start: bool = False) -> ContinualMethod:
     """A learner for ``protocol`` (target ``D -> hidden -> 10``).
 
     ``feature_scale`` applies to our hypernetwork learners (hnet, hyperinterval, rnn_hnet):
     ``None`` = the core default ``1/sqrt(d_h)``, ``1.0`` = unscaled trunk features.
+    ``warm_start`` (hnet only): each new task embedding starts as the previous task's.
 
     Example:
         >>> from hyperweights.data.protocols import make_protocol
@@ -48,7 +49,7 @@ def build_method(name: str, protocol, *, steps: int = 400, hidden=(100, 100), em
         from .hnet import HNET
         return HNET(target, classes, emb_dim=emb_dim, trunk=hw.MLP(trunk_hidden), head=head, beta=beta,
                     targets=targets, subset=subset, lookahead=lookahead, mask_heads=mask_heads, lr=lr,
-                    feature_scale=feature_scale)
+                    feature_scale=feature_scale, warm_start=warm_start)
     if name == "hyperinterval":
         from .hyperinterval import HyperInterval
         return HyperInterval(target, classes, steps_per_task=steps, emb_dim=emb_dim, eps=eps, beta=beta,
