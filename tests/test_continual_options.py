@@ -41,7 +41,7 @@ def test_factory_honours_feature_scale(digits_split, name):
 
 def test_feature_scale_is_checkpointed_and_resume_checks_it(tmp_path, digits_split):
     torch.manual_seed(0)
-    kw = dict(steps=3, batch=8, checkpoint_dir=tmp_path)
+    kw = {"steps": 3, "batch": 8, "checkpoint_dir": tmp_path}
     run_curriculum(_hnet(digits_split, feature_scale=0.5), digits_split, stop_after=0, **kw)
     _, meta = load_tensors(tmp_path / "curriculum.safetensors")
     assert meta["settings"]["method"]["feature_scale"] == 0.5
@@ -105,8 +105,17 @@ def test_warm_start_copies_the_previous_embedding_and_resumes(tmp_path, digits_s
     def build():
         torch.manual_seed(0)
         return _hnet(digits_split, warm_start=True)
-    kw = dict(steps=4, batch=16, seed=2)
+    kw = {"steps": 4, "batch": 16, "seed": 2}
     full = run_curriculum(build(), digits_split, **kw)
     run_curriculum(build(), digits_split, checkpoint_dir=tmp_path, stop_after=1, **kw)
     resumed = run_curriculum(build(), digits_split, checkpoint_dir=tmp_path, resume=True, **kw)
     torch.testing.assert_close(full.acc, resumed.acc, rtol=0, atol=0, equal_nan=True)
+
+
+def test_sparse_summary_counts_only_tasks_evaluated_before_the_end():
+    from hyperweights.continual.bench import _sparse_summary
+    nan = float("nan")
+    acc = torch.tensor([[nan, 0.9, 0.8], [nan, 0.7, 0.6], [nan, nan, 1.0]])   # evaluated after task 1, 2
+    out = _sparse_summary(acc)
+    assert out["tasks_evaluated_early"] == 2 and out["final_avg"] == pytest.approx(0.8)
+    assert out["forgetting_evaluated"] == pytest.approx(0.1) and out["first_eval_avg"] == pytest.approx(0.8)

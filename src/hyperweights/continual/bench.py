@@ -296,9 +296,9 @@ def _sparse_summary(acc) -> dict:
     seen = (~early.isnan()).any(dim=1)
     best = early.nan_to_num(-1.0).max(dim=1).values
     first = early.gather(1, (~early.isnan()).float().argmax(dim=1, keepdim=True))[:, 0]  # first evaluation
-    r = lambda v: round(float(v), 6)  # noqa: E731
-    return {"final_avg": r(final.nanmean()), "forgetting_evaluated": r((best - final[:-1])[seen].mean()),
-            "first_eval_avg": r(first[seen].mean()), "tasks_evaluated_early": int(seen.sum())}
+    values = {"final_avg": final.nanmean(), "forgetting_evaluated": (best - final[:-1])[seen].mean(),
+              "first_eval_avg": first[seen].mean()}
+    return {**{k: round(float(v), 6) for k, v in values.items()}, "tasks_evaluated_early": int(seen.sum())}
 
 
 #: Permuted-100's HNET: the configuration selected on Permuted-10 Fashion's validation split
