@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="evaluate on held-out training images (model selection), not the test set")
     parser.add_argument("--p100-beta", type=float, default=None,
                         help="permuted100: HNET's beta (default: PERMUTED100_HNET's)")
+    parser.add_argument("--p100-trunk", type=int, nargs="+", default=None,
+                        help="permuted100: HNET's trunk widths (default: PERMUTED100_HNET's)")
     parser.add_argument("--validation-fraction", type=float, default=0.1,
                         help="share of the training images held out by --validation")
 
@@ -330,6 +332,8 @@ def _permuted100(smoke: bool, args) -> dict:
         opts = dict(PERMUTED100_HNET, targets="snapshot", subset=8) if name == "hnet" else {}
         if name == "hnet" and args.p100_beta is not None:
             opts["beta"] = args.p100_beta
+        if name == "hnet" and args.p100_trunk is not None:
+            opts["trunk_hidden"] = tuple(args.p100_trunk)
         method = build_method(name, p, steps=steps, **opts)
         res = run_curriculum(method, p, steps=steps, batch=128, seed=0, eval_every=10 if not smoke else 5,
                              eval_limit=200, on_task_end=probe if name == "hnet" else None)
