@@ -72,10 +72,11 @@ def test_cli_feature_scale_option(tmp_path, capsys):
             feature_scale_arg(bad)
     args = ["continual", "--method", "hnet", "--protocol", "split", "--dataset", "digits", "--steps", "3",
             "--batch", "16", "--feature-scale", "auto", "--trunk-hidden", "25", "16",
-            "--checkpoint-dir", str(tmp_path), "--stop-after", "0"]
+            "--warm-start", "--checkpoint-dir", str(tmp_path), "--stop-after", "0"]
     assert cli.main(args) == 0
     _, meta = load_tensors(tmp_path / "curriculum.safetensors")
     assert meta["settings"]["method"]["feature_scale"] == pytest.approx(0.25)
+    assert meta["settings"]["method"]["warm_start"] is True
     assert "MLP" in str(meta["settings"]["method"]["trunk"])
 
 

@@ -53,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-emb", type=int, default=16, help="chunk-embedding width")
     parser.add_argument("--feature-scale", type=feature_scale_arg, default=1.0,
                         help="factor on the trunk features before the head; 'auto' = 1/sqrt(d_h)")
+    parser.add_argument("--warm-start", action="store_true",
+                        help="HNET: a new task's embedding starts as the previous task's")
     parser.add_argument("--nesting", action="store_true", help="HyperInterval: sigma*cos centres")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -75,7 +77,8 @@ def main(args: argparse.Namespace) -> int:
                           targets=args.targets, lookahead=args.lookahead, mask_heads=args.mask_heads,
                           ewc_lambda=args.ewc_lambda, nesting=args.nesting, lr=args.lr,
                           emb_dim=args.emb_dim, trunk_hidden=tuple(args.trunk_hidden),
-                          chunk_emb=args.chunk_emb, feature_scale=args.feature_scale)
+                          chunk_emb=args.chunk_emb, feature_scale=args.feature_scale,
+                          warm_start=args.warm_start)
     result = run_curriculum(method, protocol, steps=args.steps, batch=args.batch, seed=args.seed,
                             checkpoint_dir=args.checkpoint_dir, resume=args.resume,
                             stop_after=args.stop_after, eval_limit=args.eval_limit, cl3=args.cl3,
