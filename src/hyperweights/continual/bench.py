@@ -303,8 +303,9 @@ def _sparse_summary(acc) -> dict:
     return {**{k: round(float(v), 6) for k, v in values.items()}, "tasks_evaluated_early": int(seen.sum())}
 
 
-#: Permuted-100's HNET: the configuration selected on Permuted-10 Fashion's validation split
-PERMUTED100_HNET = {"feature_scale": None, "trunk_hidden": (100, 100), "beta": 0.05}
+#: Permuted-100's HNET: selected on Permuted-100's validation split (--validation) among trunks
+#: (100, 100) / (200, 200) and beta 0.05 / 0.15 / 0.5 (see docs/continual.md)
+PERMUTED100_HNET = {"feature_scale": None, "trunk_hidden": (200, 200), "beta": 0.15}
 
 
 def _permuted100(smoke: bool, args) -> dict:
@@ -313,7 +314,7 @@ def _permuted100(smoke: bool, args) -> dict:
     from .curriculum import run_curriculum
     from .factory import build_method
     n = 10 if smoke else 100
-    steps = args.steps or (3 if smoke else 30)
+    steps = args.steps or (3 if smoke else 100)
     val = args.validation and args.validation_fraction
     p = _protocol("permuted", "digits" if smoke else "mnist5k", smoke, num_tasks=n, validation=val)
     probes = {}
