@@ -22,6 +22,8 @@ def test_bench_smoke_writes_results(tmp_path, monkeypatch):
     assert all(r["ours_ms"] > 0 and r["hypnettorch_ms"] > 0 for r in cost["rows"])
     rss = json.loads((tmp_path / "continual_permuted100.json").read_text())
     assert rss["rss"]["10"]["peak_rss_mb"] > 0
+    assert [r["method"] for r in rss["rows"]] == ["hnet", "separate", "finetune"]
+    assert rss["config"]["targets"] == "snapshot" and rss["config"]["feature_scale"] < 1.0
     assert (tmp_path / "continual_split_mnist5k.png").is_file()
 
 

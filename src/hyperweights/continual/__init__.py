@@ -25,10 +25,12 @@ from .regularizer import OutputRegularizer as OutputRegularizer
 from .rnn import RNNHNET as RNNHNET
 from .regularizer import head_masks as head_masks
 from .regularizer import output_penalty as output_penalty
+from .validation import validation_protocol as validation_protocol
 
 __all__ = [
     "HNET", "RNNHNET", "ContinualMethod", "CurriculumResult", "FineTune", "HyperInterval",
     "HypnettorchHNET", "Joint", "OnlineEWC", "OutputRegularizer", "SeparateNetworks",
     "build_method", "evaluate_cl1", "evaluate_cl3", "fisher_diagonal", "head_masks", "infer_task",
     "make_target", "output_penalty", "predict_cl3", "run_curriculum", "summarize",
+    "validation_protocol",
 ]

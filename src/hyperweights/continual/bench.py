@@ -34,10 +34,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (< 60 s)")
     parser.add_argument("--only", nargs="*", default=None, choices=SECTIONS)
     parser.add_argument("--repeats", type=int, default=2, help="seeds for the HNET vs peer timing")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="run seeds first-seed .. repeats-1 (continue an earlier run's seeds)")
     parser.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--methods", nargs="*", default=None, help="only these learners (labels)")
     parser.add_argument("--tag", default="", help="suffix of the result files")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="steps per task for every learner of a section (default: the section's)")
+    parser.add_argument("--repeat-methods", nargs="*", default=["hnet", "hypnettorch"],
+                        help="labels run on every seed of --repeats (the others on seed 0 only)")
+    parser.add_argument("--validation", action="store_true",
+                        help="evaluate on held-out training images (model selection), not the test set")
+    parser.add_argument("--p100-beta", type=float, default=None,
+                        help="permuted100: HNET's beta (default: PERMUTED100_HNET's)")
+    parser.add_argument("--p100-trunk", type=int, nargs="+", default=None,
+                        help="permuted100: HNET's trunk widths (default: PERMUTED100_HNET's)")
+    parser.add_argument("--validation-fraction", type=float, default=0.1,
+                        help="share of the training images held out by --validation")
 
 
 def _peak_rss_mb() -> float:
@@ -80,26 +94,32 @@ def _run(name, protocol, steps, seed=0, eval_limit=None, cl3=True, **opts) -> di
     return row
 
 
-def _protocol(kind, dataset, smoke, data_dir=None, num_tasks=None):
+def _protocol(kind, dataset, smoke, data_dir=None, num_tasks=None, validation=None):
     from ..data.protocols import make_protocol
     limit = 2000 if smoke else None
+    if validation:                       # validation = the held-out fraction of the training images
+        from .validation import validation_protocol
+        return validation_protocol(kind, dataset, fraction=validation, num_tasks=num_tasks,
+                                   data_dir=data_dir, train_limit=limit)
     return make_protocol(kind, dataset, num_tasks=num_tasks, data_dir=data_dir, train_limit=limit)
 
 
 def _compare(section, protocol, methods, steps, args, extra=None, repeats=1, eval_limit=None) -> dict:
     rows = []
-    section = section + args.tag
+    section = section + ("_val" if args.validation else "") + args.tag
+    steps = args.steps or steps          # one budget for every learner of the section
     if args.methods:
         methods = [(n, o) for n, o in methods if o.get("label", n) in args.methods]
-    for rep in range(repeats):       # ours and the peer alternate within every repeat
+    for rep in range(args.first_seed, repeats):   # ours and the peer alternate within every repeat
         for name, opts in methods:
-            if rep > 0 and name not in ("hnet", "hypnettorch"):
+            if rep > args.first_seed and opts.get("label", name) not in args.repeat_methods:
                 continue
             rows.append(_run(name, protocol, steps, seed=rep, eval_limit=eval_limit, **dict(opts)))
             print(f"  {section} {rows[-1]['method']:>14} seed {rep}: final {rows[-1]['final_avg']:.4f} "
                   f"forgetting {rows[-1]['forgetting']:.4f} train {rows[-1]['train_s']:.1f} s", flush=True)
     payload = {"protocol": protocol.name, "steps_per_task": steps, "batch": 128, "rows": rows,
-               "threads": torch.get_num_threads(), **(extra or {})}
+               "threads": torch.get_num_threads(), "evaluated_on": "validation (held-out training images)"
+               if args.validation else "test", **(extra or {})}
     ours = [r["train_s"] for r in rows if r["method"] == "hnet"]
     peer = [r["train_s"] for r in rows if r["method"] == "hypnettorch"]
     if ours and peer:
@@ -276,14 +296,34 @@ def _subset(smoke: bool) -> dict:
     return payload
 
 
-def _permuted100(smoke: bool) -> dict:
+def _sparse_summary(acc) -> dict:
+    """Metrics of an accuracy matrix evaluated only every k-th task (NaN columns elsewhere):
+    final average; forgetting over the tasks evaluated before the end (best earlier minus final);
+    and the mean accuracy of each such task at its first evaluation."""
+    final = acc[:, -1]
+    early = acc[:-1, :-1]
+    seen = (~early.isnan()).any(dim=1)
+    best = early.nan_to_num(-1.0).max(dim=1).values
+    first = early.gather(1, (~early.isnan()).float().argmax(dim=1, keepdim=True))[:, 0]  # first evaluation
+    values = {"final_avg": final.nanmean(), "forgetting_evaluated": (best - final[:-1])[seen].mean(),
+              "first_eval_avg": first[seen].mean()}
+    return {**{k: round(float(v), 6) for k, v in values.items()}, "tasks_evaluated_early": int(seen.sum())}
+
+
+#: Permuted-100's HNET: selected on Permuted-100's validation split (--validation) among trunks
+#: (100, 100) / (200, 200) and beta 0.05 / 0.15 / 0.5 (see docs/continual.md)
+PERMUTED100_HNET = {"feature_scale": None, "trunk_hidden": (200, 200), "beta": 0.15}
+
+
+def _permuted100(smoke: bool, args) -> dict:
+    """HNET with snapshot targets (S = 8) first, memory probed at tasks 10, 50, 100 (the process's
+    peak RSS is monotone, so the baselines run afterwards), then the baselines at the same budget."""
     from .curriculum import run_curriculum
     from .factory import build_method
     n = 10 if smoke else 100
-    steps = 3 if smoke else 30
-    p = _protocol("permuted", "digits" if smoke else "mnist5k", smoke, num_tasks=n)
-    torch.manual_seed(0)
-    method = build_method("hnet", p, steps=steps, targets="snapshot", subset=8)
+    steps = args.steps or (3 if smoke else 100)
+    val = args.validation and args.validation_fraction
+    p = _protocol("permuted", "digits" if smoke else "mnist5k", smoke, num_tasks=n, validation=val)
     probes = {}
     marks = {10, 50, 100, n}
 
@@ -293,15 +333,29 @@ def _permuted100(smoke: bool) -> dict:
                                 "current_rss_mb": round(_current_rss_mb(), 1),
                                 "train_s": round(sum(result.train_seconds), 1)}
             print(f"  permuted{n} after task {task + 1}: {probes[task + 1]}", flush=True)
-    res = run_curriculum(method, p, steps=steps, batch=128, seed=0, eval_every=10 if not smoke else 5,
-                         eval_limit=200, on_task_end=probe)
-    acc = res.acc[:, -1]
-    payload = {"protocol": p.name, "steps_per_task": steps, "targets": "snapshot", "subset": 8,
-               "rss": probes, "final_avg": float(acc.nanmean()), **res.summary(),
-               "eval_limit": 200, "param_counts": method.param_counts(),
-               "embedding_bytes_per_task": method.hnet.condition.out_dim * 4,
-               "stored_targets_bytes_per_task": method.hnet.specs.total * 4}
-    write_results("continual_permuted100", payload)
+    rows, payload = [], {}
+    names = ["hnet", "separate", "finetune"]
+    for name in names if args.methods is None else [m for m in names if m in args.methods]:
+        torch.manual_seed(0)
+        opts = dict(PERMUTED100_HNET, targets="snapshot", subset=8) if name == "hnet" else {}
+        if name == "hnet" and args.p100_beta is not None:
+            opts["beta"] = args.p100_beta
+        if name == "hnet" and args.p100_trunk is not None:
+            opts["trunk_hidden"] = tuple(args.p100_trunk)
+        method = build_method(name, p, steps=steps, **opts)
+        res = run_curriculum(method, p, steps=steps, batch=128, seed=0, eval_every=10 if not smoke else 5,
+                             eval_limit=200, on_task_end=probe if name == "hnet" else None)
+        rows.append({"method": name, **_sparse_summary(res.acc),
+                     "train_s": round(sum(res.train_seconds), 1), "param_counts": method.param_counts(),
+                     "acc_final_column": [round(float(v), 4) for v in res.acc[:, -1]],
+                     "config": method.config()})
+        print(f"  permuted{n} {name}: final {rows[-1]['final_avg']:.4f} train {rows[-1]['train_s']} s", flush=True)
+        if name == "hnet":
+            payload = {"targets": "snapshot", "subset": 8, "rss": probes, **rows[-1],
+                       "embedding_bytes_per_task": method.hnet.condition.out_dim * 4,
+                       "stored_targets_bytes_per_task": method.hnet.specs.total * 4}
+    payload = {"protocol": p.name, "steps_per_task": steps, "eval_limit": 200, **payload, "rows": rows}
+    write_results("continual_permuted100" + ("_val" if val else "") + args.tag, payload)
     return payload
 
 
@@ -312,10 +366,11 @@ def main(args: argparse.Namespace) -> int:
     if smoke and args.only is None:
         sections = ["split_mnist5k", "regcost", "subset", "permuted100"]
     out = {}
+    val = args.validation and args.validation_fraction      # held-out share, or False: the test set
     mnist_methods = [("hnet", {}), ("hypnettorch", {}), ("finetune", {}), ("ewc", {}), ("separate", {}),
                      ("joint", {}), ("hyperinterval", {}), ("rnn_hnet", {})]
     if "split_mnist5k" in sections:
-        p = _protocol("split", "digits" if smoke else "mnist5k", smoke)
+        p = _protocol("split", "digits" if smoke else "mnist5k", smoke, validation=val)
         steps = 10 if smoke else 400
         methods = mnist_methods if not smoke else [("hnet", {}), ("hypnettorch", {}), ("finetune", {}),
                                                    ("separate", {}), ("hyperinterval", {})]
@@ -324,30 +379,40 @@ def main(args: argparse.Namespace) -> int:
     if "speed" in sections:
         out["speed"] = _speed(smoke, args)
     if "split_fashion" in sections:
-        p = _protocol("split", "fashion_mnist", smoke, data_dir=args.data_dir)
+        p = _protocol("split", "fashion_mnist", smoke, data_dir=args.data_dir, validation=val)
         steps = 20 if smoke else 500
         methods = [("hnet", {}), ("hypnettorch", {}), ("separate", {}), ("finetune", {}), ("ewc", {}),
                    ("joint", {}), ("hyperinterval", {}), ("hyperinterval", {"nesting": True, "label": "hyperinterval_nested"})]
         out["split_fashion"] = _compare("split_fashion", p, methods, steps, args, eval_limit=None,
                                         repeats=1 if smoke else args.repeats)
     if "permuted_fashion" in sections:
-        p = _protocol("permuted", "fashion_mnist", smoke, data_dir=args.data_dir)
+        p = _protocol("permuted", "fashion_mnist", smoke, data_dir=args.data_dir, validation=val)
         steps = 20 if smoke else 300
-        # Permuted: a stronger regularizer (von Oswald et al. use 0.05-0.1 on PermutedMNIST)
-        methods = [("hnet", {"beta": 0.01, "label": "hnet_beta0.01"}),
-                   ("hnet", {"beta": 0.05}), ("hnet", {"beta": 0.1, "label": "hnet_beta0.1"}),
-                   ("hnet", {"beta": 0.05, "trunk_hidden": (100, 64), "label": "hnet_h64"}),
-                   ("hnet", {"beta": 0.05, "emb_dim": 64, "chunk_emb": 64, "label": "hnet_e64"}),
-                   ("separate", {}),
-                   ("finetune", {}), ("ewc", {}), ("ewc", {"ewc_lambda": 1e2, "label": "ewc_l100"}),
-                   ("ewc", {"ewc_lambda": 1e3, "label": "ewc_l1000"}), ("joint", {})]
-        out["permuted_fashion"] = _compare("permuted_fashion", p, methods, steps, args, eval_limit=2000)
+        # Permuted: a stronger regularizer (von Oswald et al. use 0.05-0.1 on PermutedMNIST).
+        # "hnet" is the configuration selected on the validation split (--validation: held-out
+        # training images) among the hnet_* rows below; EWC's lambda likewise among ewc*.
+        auto = {"feature_scale": None}                       # core default 1/sqrt(d_h)
+        wide = {**auto, "trunk_hidden": (100, 100)}
+        methods = [("hnet", {"beta": 0.05, **wide}),
+                   ("hnet", {"beta": 0.05, **auto, "label": "hnet_auto_h32"}),
+                   ("hnet", {"beta": 0.05, "feature_scale": 1.0, "label": "hnet_fs1"}),   # earlier default
+                   ("hnet", {"beta": 0.01, **wide, "label": "hnet_beta0.01"}),
+                   ("hnet", {"beta": 0.02, **wide, "label": "hnet_beta0.02"}),
+                   ("hnet", {"beta": 0.1, **wide, "label": "hnet_beta0.1"}),
+                   ("hnet", {"beta": 0.05, **wide, "emb_dim": 64, "chunk_emb": 64, "label": "hnet_e64"}),
+                   ("hnet", {"beta": 0.05, **auto, "trunk_hidden": (200, 200), "label": "hnet_h200"}),
+                   ("separate", {}), ("finetune", {}), ("joint", {}),
+                   ("ewc", {"ewc_lambda": 10.0}), ("ewc", {"ewc_lambda": 1e2, "label": "ewc_l100"}),
+                   ("ewc", {"ewc_lambda": 1e3, "label": "ewc_l1000"}),
+                   ("ewc", {"ewc_lambda": 1e4, "label": "ewc_l10000"})]
+        out["permuted_fashion"] = _compare("permuted_fashion", p, methods, steps, args, eval_limit=2000,
+                                           repeats=1 if smoke else args.repeats)
     if "regcost" in sections:
         out["regcost"] = _regcost(smoke)
     if "subset" in sections:
         out["subset"] = _subset(smoke)
     if "permuted100" in sections:
-        out["permuted100"] = _permuted100(smoke)
+        out["permuted100"] = _permuted100(smoke, args)
     for name, payload in out.items():
         if "rows" in payload and "size" not in payload["rows"][0]:
             cols = [c for c in ("method", "seed", "final_avg", "bwt", "forgetting", "cl3_acc",

@@ -19,6 +19,19 @@ from .factory import METHODS, build_method
 __all__ = ["add_arguments", "main"]
 
 
+def feature_scale_arg(text: str) -> float | None:
+    """``--feature-scale``: a positive number, or ``auto`` for the core default ``1/sqrt(d_h)``."""
+    if text.lower() == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {text!r}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", default="hnet", choices=sorted(METHODS))
     parser.add_argument("--protocol", default="split", choices=["split", "permuted"])
@@ -34,6 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lookahead", action="store_true")
     parser.add_argument("--mask-heads", action="store_true")
     parser.add_argument("--ewc-lambda", type=float, default=1e4)
+    parser.add_argument("--emb-dim", type=int, default=32, help="task-embedding width")
+    parser.add_argument("--trunk-hidden", type=int, nargs="+", default=[100, 32],
+                        help="hypernetwork MLP trunk widths")
+    parser.add_argument("--chunk-emb", type=int, default=16, help="chunk-embedding width")
+    parser.add_argument("--feature-scale", type=feature_scale_arg, default=1.0,
+                        help="factor on the trunk features before the head; 'auto' = 1/sqrt(d_h)")
+    parser.add_argument("--warm-start", action="store_true",
+                        help="HNET: a new task's embedding starts as the previous task's")
     parser.add_argument("--nesting", action="store_true", help="HyperInterval: sigma*cos centres")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -54,7 +75,10 @@ def main(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     method = build_method(args.method, protocol, steps=args.steps, beta=args.beta, subset=args.subset,
                           targets=args.targets, lookahead=args.lookahead, mask_heads=args.mask_heads,
-                          ewc_lambda=args.ewc_lambda, nesting=args.nesting, lr=args.lr)
+                          ewc_lambda=args.ewc_lambda, nesting=args.nesting, lr=args.lr,
+                          emb_dim=args.emb_dim, trunk_hidden=tuple(args.trunk_hidden),
+                          chunk_emb=args.chunk_emb, feature_scale=args.feature_scale,
+                          warm_start=args.warm_start)
     result = run_curriculum(method, protocol, steps=args.steps, batch=args.batch, seed=args.seed,
                             checkpoint_dir=args.checkpoint_dir, resume=args.resume,
                             stop_after=args.stop_after, eval_limit=args.eval_limit, cl3=args.cl3,

@@ -26,8 +26,13 @@ def build_method(name: str, protocol, *, steps: int = 400, hidden=(100, 100), em
                  beta: float = 0.01, subset: int | None = None, targets: str = "stored",
                  lookahead: bool = False, mask_heads: bool = False, ewc_lambda: float = 1e4,
                  eps: float = 1.0, nesting: bool = False, rnn_hidden: int = 32,
-                 max_growth: int = 1, lr: float = 1e-3) -> ContinualMethod:
+                 max_growth: int = 1, lr: float = 1e-3,
+                 feature_scale: float | None = 1.0, warm_start: bool = False) -> ContinualMethod:
     """A learner for ``protocol`` (target ``D -> hidden -> 10``).
+
+    ``feature_scale`` applies to our hypernetwork learners (hnet, hyperinterval, rnn_hnet):
+    ``None`` = the core default ``1/sqrt(d_h)``, ``1.0`` = unscaled trunk features.
+    ``warm_start`` (hnet only): each new task embedding starts as the previous task's.
 
     Example:
         >>> from hyperweights.data.protocols import make_protocol
@@ -43,15 +48,17 @@ def build_method(name: str, protocol, *, steps: int = 400, hidden=(100, 100), em
     if name == "hnet":
         from .hnet import HNET
         return HNET(target, classes, emb_dim=emb_dim, trunk=hw.MLP(trunk_hidden), head=head, beta=beta,
-                    targets=targets, subset=subset, lookahead=lookahead, mask_heads=mask_heads, lr=lr)
+                    targets=targets, subset=subset, lookahead=lookahead, mask_heads=mask_heads, lr=lr,
+                    feature_scale=feature_scale, warm_start=warm_start)
     if name == "hyperinterval":
         from .hyperinterval import HyperInterval
         return HyperInterval(target, classes, steps_per_task=steps, emb_dim=emb_dim, eps=eps, beta=beta,
-                             nesting=nesting, trunk=hw.MLP(trunk_hidden), head=head, subset=subset, lr=lr)
+                             nesting=nesting, trunk=hw.MLP(trunk_hidden), head=head, subset=subset, lr=lr,
+                             feature_scale=feature_scale)
     if name == "rnn_hnet":
         from .rnn import RNNHNET
         return RNNHNET(target, classes, hidden=rnn_hidden, head=head, emb_dim=emb_dim, beta=beta,
-                       subset=subset, max_growth=max_growth, lr=lr)
+                       subset=subset, max_growth=max_growth, lr=lr, feature_scale=feature_scale)
     if name == "hypnettorch":
         from .peer import HypnettorchHNET
         return HypnettorchHNET(protocol.num_features, protocol.num_outputs, classes, hidden=hidden,

@@ -54,6 +54,12 @@ class HNET(ContinualMethod):
         fisher: weight the regularizer by the target weights' diagonal Fisher (estimated on
             ``fisher_samples`` training images at the end of each task).
         lr: Adam learning rate.
+        feature_scale: factor on the trunk's features before the head (see
+            :class:`~hyperweights.HyperNetwork`); ``None`` = the core default ``1/sqrt(d_h)``,
+            ``1.0`` = unscaled features. Recorded (resolved) in :meth:`config`, so a checkpoint
+            written with one scale cannot be resumed with another.
+        warm_start: start each new task's embedding from the previous task's (so its generated
+            network starts as the previous task's solution) instead of the random initial one.
 
     Example:
         >>> from hyperweights.continual import make_target
@@ -72,18 +78,20 @@ class HNET(ContinualMethod):
                  trunk: hw.Trunk | None = None, head: hw.Head | None = None, beta: float = 0.01,
                  targets: str = "stored", subset: int | None = None, lookahead: bool = False,
                  mask_heads: bool = False, fisher: bool = False, fisher_samples: int = 200,
-                 parametrization: hw.MIP | None = None, lr: float = 1e-3):
+                 parametrization: hw.MIP | None = None, lr: float = 1e-3,
+                 feature_scale: float | None = 1.0, warm_start: bool = False):
         super().__init__(classes, lr)
         self.target = target
         self.hnet = hw.HyperNetwork(
             target, condition=hw.TaskEmbedding(self.num_tasks, emb_dim),
             trunk=trunk if trunk is not None else hw.MLP((100, 100)),
             head=head if head is not None else hw.ChunkedHead(4096, 16),
-            parametrization=parametrization,
-            feature_scale=1.0)  # unscaled features: the benchmarked settings were measured so
+            parametrization=parametrization, feature_scale=feature_scale)
         self.beta, self.lookahead, self.fisher_samples = beta, lookahead, fisher_samples
         self._settings = {"emb_dim": emb_dim, "beta": beta, "targets": targets, "subset": subset,
-                          "lookahead": lookahead, "mask_heads": mask_heads, "fisher": fisher}
+                          "lookahead": lookahead, "mask_heads": mask_heads, "fisher": fisher,
+                          "feature_scale": self.hnet.feature_scale, "warm_start": warm_start}
+        self.warm_start = warm_start
         mask = None
         if mask_heads:
             last = [s for s in self.hnet.specs if s.layer == self.hnet.specs.layers[-1]]
@@ -100,6 +108,10 @@ class HNET(ContinualMethod):
         self.check_task(task)
         self.reg.generator = self.generator
         self.reg.protect(task)
+        if self.warm_start and task > 0:
+            with torch.no_grad():
+                table = self.hnet.condition.weight
+                table[task] = table[task - 1]
         super().begin_task(task)
 
     def task_logits(self, x: Tensor, tasks: Tensor) -> Tensor:

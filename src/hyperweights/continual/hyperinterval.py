@@ -50,6 +50,8 @@ class HyperInterval(ContinualMethod):
         nesting: map centres through ``sigma * cos``.
         trunk, head: hypernetwork parts (MLP trunk; Full/Chunked/PerLayer head).
         subset: regularize a random subset of this many earlier tasks per step.
+        feature_scale: factor on the trunk's features before the head (``None`` = the core
+            default ``1/sqrt(d_h)``); interval propagation applies it to both bounds.
 
     Example:
         >>> from hyperweights.continual import make_target
@@ -67,7 +69,8 @@ class HyperInterval(ContinualMethod):
     def __init__(self, target: nn.Module, classes: Tensor, *, steps_per_task: int, emb_dim: int = 32,
                  eps: float = 1.0, beta: float = 0.01, kappa_final: float = 0.5,
                  kappa_decay: float = 5e-5, nesting: bool = False, trunk: hw.Trunk | None = None,
-                 head: hw.Head | None = None, subset: int | None = None, lr: float = 1e-3):
+                 head: hw.Head | None = None, subset: int | None = None, lr: float = 1e-3,
+                 feature_scale: float | None = 1.0):
         super().__init__(classes, lr)
         if steps_per_task < 1 or eps < 0:
             raise ValueError(f"need steps_per_task >= 1 and eps >= 0, got {steps_per_task}, {eps}")
@@ -76,7 +79,7 @@ class HyperInterval(ContinualMethod):
             target, condition=hw.TaskEmbedding(self.num_tasks, emb_dim),
             trunk=trunk if trunk is not None else hw.MLP((100, 100)),
             head=head if head is not None else hw.ChunkedHead(4096, 16),
-            feature_scale=1.0)  # unscaled features: the benchmarked settings were measured so
+            feature_scale=feature_scale)  # interval_flat applies the same scale to both bounds
         self.radius_logits = nn.Parameter(torch.zeros(self.num_tasks, emb_dim))
         self.steps_per_task, self.eps, self.beta = steps_per_task, eps, beta
         self.kappa_final, self.kappa_decay, self.nesting, self.subset = kappa_final, kappa_decay, nesting, subset
@@ -85,7 +88,7 @@ class HyperInterval(ContinualMethod):
         self.register_buffer("targets", torch.zeros(3, self.num_tasks, self.hnet.specs.total))
         self._settings = {"emb_dim": emb_dim, "eps": eps, "beta": beta, "kappa_final": kappa_final,
                           "kappa_decay": kappa_decay, "nesting": nesting, "subset": subset,
-                          "steps_per_task": steps_per_task}
+                          "steps_per_task": steps_per_task, "feature_scale": self.hnet.feature_scale}
 
     # -- boxes ---------------------------------------------------------------------------------
     def boxes(self, tasks: Tensor, eps: float | None = None) -> tuple[Tensor, Tensor]:
