@@ -46,8 +46,13 @@ def test_inputs_are_not_modified_and_double_backward_is_refused_cleanly():
     value = fused_output_penalty(hnet, torch.tensor([0, 1]), target)
     assert torch.equal(target, kept)
     value.backward()
-    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+    with pytest.raises(RuntimeError, match="one backward pass|a second time"):
         value.backward()
+    # with retain_graph the second pass is refused by name rather than computed from a reused buffer
+    again = fused_output_penalty(hnet, torch.tensor([0, 1]), target)
+    again.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="one backward pass"):
+        again.backward()
 
 
 def test_unsupported_designs_fall_back_or_raise():

@@ -51,33 +51,41 @@ class _HeadPenalty(torch.autograd.Function):
             weighted = kept * elem_weight
             value = (weighted * kept).sum()
             kept.copy_(weighted)                       # d value / d O = 2 w (O - target)
-        ctx.save_for_backward(features, weight, diff)
-        ctx.has_bias, ctx.num_sets, ctx.cur_rows = bias is not None, num_sets, cur_rows
+        ctx.save_for_backward(features, weight)
+        # an attribute, not a saved tensor: the backward writes the current rows' gradient into it
+        ctx.out, ctx.used = out, False
+        ctx.has_bias, ctx.num_sets, ctx.cur_rows, ctx.cur_sets = bias is not None, num_sets, cur_rows, cur_sets
         return current, value / num_sets
 
     @staticmethod
     def backward(ctx, grad_current: Tensor | None, grad_value: Tensor | None):
-        features, weight, diff = ctx.saved_tensors
-        cur = ctx.cur_rows
-        d_features, d_weight = torch.zeros_like(features), torch.zeros_like(weight)
-        d_bias = weight.new_zeros(weight.shape[0])
-        if cur and grad_current is not None:
-            sets, total = grad_current.shape
-            grad_out = grad_current.new_zeros(sets, cur // sets * weight.shape[0])
-            grad_out[:, :total] = grad_current                 # the trimmed tail has no gradient
-            grad_out = grad_out.view(cur, -1)
-            d_features[:cur] = grad_out @ weight
-            d_weight += grad_out.t() @ features[:cur]
-            d_bias += grad_out.sum(0)
-        if grad_value is not None and diff.shape[0]:
-            # the scale goes on the small results, never on the (S*N, C) difference
-            scale = grad_value * (2.0 / ctx.num_sets)
-            d_features[cur:] = (diff @ weight) * scale
-            d_weight += (diff.t() @ features[cur:]) * scale
-            d_bias += diff.sum(0) * scale
+        if ctx.used:
+            raise RuntimeError("the fused regularizer penalty supports one backward pass per forward "
+                               "(its buffer is reused by the backward); recompute it instead of "
+                               "using retain_graph=True")
+        ctx.used = True
+        features, weight = ctx.saved_tensors
+        out, cur = ctx.out, ctx.cur_rows
+        # One (rows, C) gradient block G for both parts, so each gradient is one op:
+        # dH = s G W, dW = s Gᵀ H, db = s sum G. The penalty rows already hold D (d penalty / d O =
+        # s D); the current rows (their forward output was cloned, so they are free) take grad / s.
+        penalty = grad_value is not None and float(grad_value) != 0.0
+        scale = float(grad_value) * 2.0 / ctx.num_sets if penalty else 1.0
+        if not penalty:
+            out[cur:] = 0.0
+        if cur:
+            block = out[:cur].view(ctx.cur_sets, -1)
+            if grad_current is None:
+                block.zero_()
+            else:
+                total = grad_current.shape[1]
+                block[:, :total] = grad_current / scale
+                block[:, total:] = 0.0                         # the trimmed tail has no gradient
         needs = ctx.needs_input_grad
-        return (d_features if needs[0] else None, d_weight if needs[1] else None,
-                d_bias if ctx.has_bias and needs[2] else None, None, None, None, None)
+        d_features = (out @ weight) * scale if needs[0] else None
+        d_weight = (out.t() @ features) * scale if needs[1] else None
+        d_bias = out.sum(0) * scale if ctx.has_bias and needs[2] else None
+        return d_features, d_weight, d_bias, None, None, None, None
 
 
 def supports_fused(hnet) -> bool:
