@@ -9,7 +9,7 @@ matmuls (sub, square, sum, their backward, the trim's copy and zero fill). This
 it for the backward, and never forms a gradient of ``O``: the scale ``2/S`` is applied to the small
 ``(S*N, d_h)``, ``(C, d_h)`` and ``(C,)`` results instead (``dH = D W``, ``dW = Dᵀ H``,
 ``db = sum D``). Measured at T = 64 earlier tasks with hypnettorch's ChunkedHMLP sizes: about half
-the time of the autograd form, 4.7x hypnettorch's per-task loop (``hyperweights bench continual
+the time of the autograd form, about 5x hypnettorch's per-task loop (``hyperweights bench continual
 --only regcost``).
 
 :func:`flat_and_penalty` also puts the task being trained through the same trunk call and matmul
