@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--samples", type=int, default=32, help="members at test time (sampled methods)")
     a("--regularizers", default="gan,mmd,none", help="implicit-ensemble diversity terms to run")
     a("--beta", type=float, default=1.0, help="weight of the diversity term")
+    a("--ood-diversity", type=float, default=0.0,
+      help="weight gamma of the implicit ensembles' output-space diversity term: reward members' "
+           "mutual information on pixel-permuted training images (0: off)")
     a("--noise-dim", type=int, default=32)
     a("--code-dim", type=int, default=64)
     a("--trunk-hidden", type=int, default=128)
@@ -137,7 +140,8 @@ def _train(name, model, x, y, args, cfg, hcfg) -> float:
         shared = isinstance(model, SharedImplicitEnsemble)
         return train_implicit(model, x, y, hcfg, samples=args.train_samples,
                               regularizer=name.rsplit("-", 1)[1], beta=args.beta,
-                              head_lr_scale=args.shared_head_lr_scale if shared else 0.1)
+                              head_lr_scale=args.shared_head_lr_scale if shared else 0.1,
+                              ood_diversity=args.ood_diversity)
     return train_bayesian(model, x, y, hcfg, samples=args.train_samples)
 
 

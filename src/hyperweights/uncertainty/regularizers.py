@@ -6,15 +6,22 @@ codes ``q = Q(s)`` from draws of a prior ``N(0, I)``, and the mixer is trained t
 keeps the codes spread like the prior. :func:`mmd_to_prior` is the simpler, non-adversarial
 alternative measured next to it: the kernel maximum mean discrepancy between the codes and prior
 draws, minimised directly (no second network, no alternating updates).
+
+Both act on the codes only. :func:`member_disagreement` and :func:`permuted_pixels` add an optional
+*output-space* term: on synthetic inputs that carry no test information (training images with their
+pixels shuffled) the members are rewarded for disagreeing (their mutual information), so that
+inputs unlike the training data get a more uncertain ensemble prediction.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["LatentDiscriminator", "mmd_to_prior"]
+__all__ = ["LatentDiscriminator", "member_disagreement", "mmd_to_prior", "permuted_pixels"]
 
 
 class LatentDiscriminator(nn.Module):
@@ -70,3 +77,40 @@ def mmd_to_prior(codes: Tensor, bandwidths: tuple[float, ...] = (0.5, 1.0, 2.0, 
     k = codes.shape[0]
     xx, yy, xy = kernel[:k, :k], kernel[k:, k:], kernel[:k, k:]
     return xx.mean() + yy.mean() - 2 * xy.mean()
+
+
+def member_disagreement(logits: Tensor) -> Tensor:
+    """Mean mutual information ``H[mean_k p_k] - mean_k H[p_k]`` of members' logits ``(K, B, C)``.
+
+    Computed from log-probabilities (``log mean_k p_k`` by ``logsumexp``), so it stays finite and
+    differentiable for confident members. Returns a scalar in ``[0, log K]``.
+
+    Example:
+        >>> agree = torch.tensor([[[4.0, 0.0]], [[4.0, 0.0]]])
+        >>> disagree = torch.tensor([[[4.0, 0.0]], [[0.0, 4.0]]])
+        >>> round(member_disagreement(agree).item(), 4), member_disagreement(disagree).item() > 0.5
+        (0.0, True)
+    """
+    if logits.ndim != 3:
+        raise ValueError(f"member logits must be (K, B, C), got shape {tuple(logits.shape)}")
+    logp = logits.log_softmax(-1)                                     # (K, B, C)
+    log_mean = torch.logsumexp(logp, 0) - math.log(logits.shape[0])   # (B, C)
+    entropy_of_mean = -(log_mean.exp() * log_mean).sum(-1)            # (B,)
+    mean_entropy = -(logp.exp() * logp).sum(-1).mean(0)               # (B,)
+    return (entropy_of_mean - mean_entropy).mean()
+
+
+def permuted_pixels(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Each row of ``x: (B, D)`` with its features shuffled by its own random permutation.
+
+    Every image keeps its own intensity histogram (so brightness or ink amount cannot tell it from
+    a training image) but loses all spatial structure: an input no class explains.
+
+    Example:
+        >>> x = torch.arange(12.0).reshape(2, 6)
+        >>> xp = permuted_pixels(x, torch.Generator().manual_seed(0))
+        >>> torch.equal(xp.sort(1).values, x), xp.shape
+        (True, torch.Size([2, 6]))
+    """
+    order = torch.rand(x.shape, generator=generator).argsort(1)      # one permutation per row
+    return x.gather(1, order.to(x.device))

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from .baselines import DeepEnsemble, MCDropout, SingleNetwork
 from .bayesian import BayesianHypernetwork
 from .implicit import ImplicitEnsemble
-from .regularizers import LatentDiscriminator, mmd_to_prior
+from .regularizers import LatentDiscriminator, member_disagreement, mmd_to_prior, permuted_pixels
 
 __all__ = ["TrainConfig", "fit", "train_single", "train_mc_dropout", "train_deep_ensemble",
            "train_implicit", "train_bayesian", "trainable_count"]
@@ -120,8 +120,9 @@ def train_deep_ensemble(model: DeepEnsemble, x: Tensor, y: Tensor, cfg: TrainCon
 
 def train_implicit(model: ImplicitEnsemble, x: Tensor, y: Tensor, cfg: TrainConfig, *,
                    samples: int = 4, regularizer: str = "gan", beta: float = 1.0,
-                   code_batch: int = 64, head_lr_scale: float = 0.1) -> float:
-    """Expected loss over ``samples`` members per step (one batched call) + ``beta`` * diversity term.
+                   code_batch: int = 64, head_lr_scale: float = 0.1, ood_diversity: float = 0.0) -> float:
+    """Expected loss over ``samples`` members per step (one batched call) + ``beta`` * diversity term
+    (- ``ood_diversity`` * the members' disagreement on pixel-permuted training images).
 
     Args:
         regularizer: ``"gan"`` (HyperGAN's latent discriminator), ``"mmd"`` (kernel MMD of the codes
@@ -133,17 +134,33 @@ def train_implicit(model: ImplicitEnsemble, x: Tensor, y: Tensor, cfg: TrainConf
             chunk of every layer and start at ``std ~ target_std / sqrt(d_h)`` (~2e-3 here), so an
             Adam step of ``lr = 1e-3`` rewrites all weights at once and training stalls at chance
             (measured); ``lr / 10`` on the head trains.
+        ood_diversity: weight ``gamma`` of an output-space diversity term (0, the default, leaves
+            training exactly as without it): every step the minibatch is also passed, pixels
+            shuffled per image (:func:`permuted_pixels`), through the same ``samples`` members in
+            the same batched call, and ``gamma`` * their mean mutual information
+            (:func:`member_disagreement`) is subtracted from the loss. The shuffles come from their
+            own generator (seeded from ``cfg.seed``), so the rest of the random stream is unchanged.
     """
     if regularizer not in ("gan", "mmd", "none"):
         raise ValueError(f"regularizer must be 'gan', 'mmd' or 'none', got {regularizer!r}")
+    if not ood_diversity >= 0:
+        raise ValueError(f"ood_diversity must be >= 0 (0 turns the term off), got {ood_diversity}")
+    shuffle_gen = torch.Generator().manual_seed(cfg.seed + 7919)
     disc = LatentDiscriminator(model.mixer.out_dim) if regularizer == "gan" else None
     disc_opt = _adam(disc.parameters(), cfg.lr) if disc is not None else None
     state = {}
 
     def step(idx):
         noise = model.sample_noise(samples)
-        logits = model.forward_noise(x[idx], noise)                   # (K, B, C)
+        xb = x[idx]
+        if ood_diversity:                   # same members, real and shuffled images in one call
+            both = model.forward_noise(torch.cat([xb, permuted_pixels(xb, shuffle_gen)]), noise)
+            logits, shuffled = both[:, :len(xb)], both[:, len(xb):]  # (K, B, C) each
+        else:
+            logits = model.forward_noise(xb, noise)                   # (K, B, C)
         loss = F.cross_entropy(logits.flatten(0, 1), y[idx].repeat(samples))
+        if ood_diversity:
+            loss = loss - ood_diversity * member_disagreement(shuffled)
         if regularizer != "none":
             codes = model.codes(model.sample_noise(code_batch))
             state["codes"] = codes
