@@ -117,7 +117,7 @@ def _spread_factors(hnet: HyperNetwork, spread: float, draws: int = 512) -> None
     if spread == 0:
         return
     cond = hnet.encode(hnet.condition.sample(draws))
-    features = hnet.head._single(hnet.trunk(cond, hnet.head.tokens) * hnet.feature_scale)   # (draws, d_h)
+    features = hnet.head._single(hnet.features(cond))                   # (draws, d_h)
     mean, var = features.mean(0), features.var(0).sum().clamp_min(1e-12)
     weight, bias = hnet.head.out.weight, hnet.head.out.bias
     for s in hnet.specs:
