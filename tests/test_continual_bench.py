@@ -27,6 +27,20 @@ def test_bench_smoke_writes_results(tmp_path, monkeypatch):
     assert (tmp_path / "continual_split_mnist5k.png").is_file()
 
 
+def test_sweep_section_writes_both_splits(tmp_path, monkeypatch):
+    from hyperweights.continual.bench import SWEEP, SWEEP_TEST
+    monkeypatch.setenv("HYPERWEIGHTS_RESULTS", str(tmp_path))
+    assert cli.main(["bench", "continual", "--smoke", "--only", "sweep"]) == 0
+    sweep = json.loads((tmp_path / "continual_split_mnist5k_sweep.json").read_text())
+    for split, configs in (("validation", SWEEP), ("test", SWEEP_TEST)):
+        assert set(sweep[split]) == set(configs)
+        for v in sweep[split].values():
+            assert len(v["per_seed"]) == 2 and 0.0 <= v["mean"] <= 1.0
+    # each row records the learner's own settings, so the labelled options really were applied
+    s1 = next(r for r in sweep["test_rows"] if r["label"] == "lr5e-4_s1")
+    assert s1["config"]["subset"] == 1 and s1["config"]["lr"] == 5e-4
+
+
 def test_cli_checkpoint_and_resume(tmp_path, capsys):
     args = ["continual", "--method", "hnet", "--protocol", "split", "--dataset", "digits",
             "--steps", "5", "--batch", "16", "--checkpoint-dir", str(tmp_path)]

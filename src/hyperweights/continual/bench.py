@@ -10,6 +10,8 @@ Sections (``--only`` picks some; each writes ``results/continual_<section>.json`
   forward vs hypnettorch's ``calc_fix_target_reg`` loop, same hypernetwork sizes, interleaved.
 - ``subset``: accuracy and time vs the regularized subset size S (Permuted-10 MNIST-5k).
 - ``permuted100``: Permuted-100 MNIST-5k with snapshot targets; peak RSS at tasks 10, 50, 100.
+- ``sweep``: HNET configurations on Split-MNIST-5k over 5 seeds, on a validation split (20% of the
+  training images) and then, for the validation pick and the speed variant, on the test split.
 """
 
 from __future__ import annotations
@@ -27,7 +29,13 @@ from ..bench.report import results_dir
 __all__ = ["add_arguments", "main", "SECTIONS"]
 
 SECTIONS = ("split_mnist5k", "speed", "split_fashion", "permuted_fashion", "regcost", "subset",
-            "permuted100")
+            "permuted100", "sweep")
+
+#: the Split-MNIST-5k sweep: label -> HNET options (the base is the split design)
+SWEEP = {"base": {}, "beta0.05": {"beta": 0.05}, "beta0.001": {"beta": 0.001}, "lr5e-4": {"lr": 5e-4},
+         "lr2e-3": {"lr": 2e-3}, "s1": {"subset": 1}}
+#: run on the test split afterwards: the validation pick and the speed variant
+SWEEP_TEST = {"lr5e-4": {"lr": 5e-4}, "lr5e-4_s1": {"lr": 5e-4, "subset": 1}, "base_s1": {"subset": 1}}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -359,6 +367,27 @@ def _permuted100(smoke: bool, args) -> dict:
     return payload
 
 
+def _sweep(smoke: bool) -> dict:
+    """Seed-to-seed spread vs configuration differences on Split-MNIST-5k (5 seeds each)."""
+    seeds = range(2 if smoke else 5)
+    steps = 5 if smoke else 400
+    dataset = "digits" if smoke else "mnist5k"
+    splits = {"validation": (_protocol("split", dataset, smoke, validation=0.2), SWEEP),
+              "test": (_protocol("split", dataset, smoke), SWEEP_TEST)}
+    payload = {"protocol": f"split_{dataset}", "steps_per_task": steps, "batch": 128, "seeds": list(seeds)}
+    for split, (p, configs) in splits.items():
+        rows = [{**_run("hnet", p, steps, seed=seed, cl3=False, **opts), "label": label}
+                for label, opts in configs.items() for seed in seeds]
+        per = {label: [r["final_avg"] for r in rows if r["label"] == label] for label in configs}
+        payload[split] = {label: {"per_seed": v, "mean": round(statistics.mean(v), 5),
+                                  "sd": round(statistics.stdev(v), 5)} for label, v in per.items()}
+        payload[f"{split}_rows"] = rows
+        for label, v in payload[split].items():
+            print(f"  sweep {split} {label:>10}: {v['per_seed']} mean {v['mean']}", flush=True)
+    write_results("continual_split_mnist5k_sweep", payload)
+    return payload
+
+
 def main(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     sections = args.only or list(SECTIONS)
@@ -413,6 +442,8 @@ def main(args: argparse.Namespace) -> int:
         out["subset"] = _subset(smoke)
     if "permuted100" in sections:
         out["permuted100"] = _permuted100(smoke, args)
+    if "sweep" in sections:
+        out["sweep"] = _sweep(smoke)
     for name, payload in out.items():
         if "rows" in payload and "size" not in payload["rows"][0]:
             cols = [c for c in ("method", "seed", "final_avg", "bwt", "forgetting", "cl3_acc",
