@@ -83,6 +83,19 @@ def test_bayesian_members_use_generated_scales_and_train_the_rest():
     assert bhn.target[0].direction.grad is not None and bhn.flow.affine.shift.grad is not None
 
 
+def test_kl_weight_scales_only_the_kl_term_and_must_not_be_negative():
+    from hyperweights.uncertainty.train import TrainConfig, train_bayesian
+    bhn = BayesianHypernetwork((6, 8, 3), couplings=2, hidden=8)
+    x, y = torch.randn(5, 6), torch.tensor([0, 1, 2, 0, 1])
+    losses = []
+    for weight in (0.0, 1.0, 3.0):                               # same draws: loss is affine in the weight
+        torch.manual_seed(0)
+        losses.append(bhn.loss(x, y, samples=2, num_data=100, kl_weight=weight))
+    torch.testing.assert_close(losses[2] - losses[0], 3 * (losses[1] - losses[0]))
+    with pytest.raises(ValueError, match="kl_weight must be >= 0"):
+        train_bayesian(bhn, x, y, TrainConfig(epochs=1, batch_size=5, progress=False), kl_weight=-1.0)
+
+
 def test_implicit_members_batched_equal_loop_and_are_independent():
     ens = small_implicit()
     x = torch.randn(7, 6)

@@ -77,6 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       help="hold out this many training images (not trained on) to fit a temperature for every "
            "method; 0 trains on all and reports no calibrated numbers (the protocol before the "
            "shared ensembles were added)")
+    a("--kl-weight", type=float, default=1.0,
+      help="Bayesian hypernetwork: weight of the KL term of the per-datum ELBO (1: the plain ELBO)")
     a("--flow-couplings", type=int, default=4)
     a("--flow-hidden", type=int, default=32)
     a("--noise-std", type=float, default=0.5, help="Gaussian-noise shift")
@@ -142,7 +144,7 @@ def _train(name, model, x, y, args, cfg, hcfg) -> float:
                               regularizer=name.rsplit("-", 1)[1], beta=args.beta,
                               head_lr_scale=args.shared_head_lr_scale if shared else 0.1,
                               ood_diversity=args.ood_diversity)
-    return train_bayesian(model, x, y, hcfg, samples=args.train_samples)
+    return train_bayesian(model, x, y, hcfg, samples=args.train_samples, kl_weight=args.kl_weight)
 
 
 def _timing_fns(name, model, x, k):

@@ -4,15 +4,21 @@
 markdown row per method (the methods found in the files, in order of first appearance) with the mean
 and sample standard deviation of each metric over the files that contain the method, and the
 per-file values of the OOD AUROC.
+
+``--goals`` prints instead, per hypernetwork configuration, how each of the issue's goals fares
+seed by seed: OOD AUROC against the deep ensemble of the same seed and protocol, and ECE against
+half the single network's (with accuracy within 1 point). The reference rows may come from another
+file of the same seed and protocol (a run that trained only the hypernetworks reuses them; the
+bench trains every method from the same seeded stream, so the references are identical).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
-import sys
 
-__all__ = ["main", "summarize"]
+__all__ = ["goals_over_seeds", "main", "summarize"]
 
 METRICS = ("accuracy", "nll", "brier", "ece", "ece_cal", "auroc_mnist", "auroc_noise", "auroc_rotated",
            "mi_mnist", "speedup_b16", "speedup_b512")
@@ -49,19 +55,92 @@ def summarize(runs: list[list[dict]], metrics: tuple[str, ...] = METRICS) -> str
     return "\n".join(lines)
 
 
+# Options that change what a hypernetwork row measures: (label, bench default, methods it affects);
+# the protocol keys decide which single network / deep ensemble a row is compared with.
+def _shared(method: str) -> bool:
+    return method.startswith("implicit-") and method.count("-") == 2
+
+
+_VARIANT = {"init_spread": ("spread", 0.1, _shared), "ood_diversity": ("gamma", 0.0, _shared),
+            "shared_hidden": ("width", 176, _shared), "shared_trunk_hidden": ("trunk", 0, _shared),
+            "kl_weight": ("KL weight", 1.0, lambda m: m == "bayesian-hnet")}
+_PROTOCOL = ("seed", "epochs", "val_size", "hidden", "lr", "batch_size")
+
+
+def _label(method: str, config: dict) -> str:
+    extra = [f"{name} {config[key]:g}" for key, (name, default, affects) in _VARIANT.items()
+             if affects(method) and key in config and config[key] != default]
+    return f"{method}, {config.get('epochs', '?')} epochs" + "".join(f", {e}" for e in extra)
+
+
+def goals_over_seeds(files: list[dict]) -> str:
+    """Markdown table: per hypernetwork configuration, the AUROC and ECE goals seed by seed.
+
+    ``files`` are parsed result files (``config`` and ``rows``). Every hypernetwork row is compared
+    with the single network and the deep ensemble of the same seed and protocol (any file).
+
+    Example:
+        >>> ref = {"config": {"seed": 0, "epochs": 30}, "rows": [
+        ...     {"method": "single", "accuracy": 0.90, "ece": 0.04, "auroc_mnist": 0.75},
+        ...     {"method": "deep-ensemble", "params": 996050, "accuracy": 0.90, "ece": 0.02,
+        ...      "auroc_mnist": 0.84}]}
+        >>> run = {"config": {"seed": 0, "epochs": 30, "init_spread": 0.1}, "rows": [
+        ...     {"method": "implicit-scale-gan", "params": 198804, "accuracy": 0.895, "ece": 0.015,
+        ...      "auroc_mnist": 0.85}]}
+        >>> print(goals_over_seeds([ref, run]))
+        | configuration | seeds | AUROC − deep ensemble (per seed) | AUROC goal | ECE ÷ single's (per seed) | accuracy − single, points | ECE goal |
+        |---|---|---|---|---|---|---|
+        | implicit-scale-gan, 30 epochs | 1 | +0.0100 | 1 of 1 | 0.38 | −0.5 | 1 of 1 |
+    """
+    refs: dict[tuple, dict[str, dict]] = {}
+    for f in files:
+        key = tuple(f["config"].get(k) for k in _PROTOCOL)
+        for row in f["rows"]:
+            if row["method"] in ("single", "deep-ensemble"):
+                refs.setdefault(key, {}).setdefault(row["method"], row)
+    budget = {key: r["deep-ensemble"].get("params", 0) / 5 for key, r in refs.items() if "deep-ensemble" in r}
+    by: dict[str, list[tuple[dict, dict]]] = {}
+    for f in files:
+        key = tuple(f["config"].get(k) for k in _PROTOCOL)
+        ref = refs.get(key, {})
+        if "single" not in ref or "deep-ensemble" not in ref:
+            continue
+        for row in f["rows"]:
+            if row["method"].startswith("implicit") or row["method"] == "bayesian-hnet":
+                by.setdefault(_label(row["method"], f["config"]), []).append((row, ref, budget[key]))
+    lines = ["| configuration | seeds | AUROC − deep ensemble (per seed) | AUROC goal "
+             "| ECE ÷ single's (per seed) | accuracy − single, points | ECE goal |",
+             "|---|---|---|---|---|---|---|"]
+    for label, items in by.items():
+        gaps = [r["auroc_mnist"] - ref["deep-ensemble"]["auroc_mnist"] for r, ref, _ in items]
+        auroc_met = sum(g >= 0 and r.get("params", 0) <= b for g, (r, _, b) in zip(gaps, items))
+        ratios = [r["ece"] / ref["single"]["ece"] for r, ref, _ in items]
+        acc = [100 * (r["accuracy"] - ref["single"]["accuracy"]) for r, ref, _ in items]
+        ece_met = sum(q <= 0.5 and a >= -1 for q, a in zip(ratios, acc))
+        over = "" if all(r.get("params", 0) <= b for r, _, b in items) else " (over the parameter budget)"
+        lines.append(f"| {label} | {len(items)} | " + ", ".join(f"{g:+.4f}".replace("-", "−") for g in gaps)
+                     + f" | {auroc_met} of {len(items)}{over} | " + ", ".join(f"{q:.2f}" for q in ratios)
+                     + " | " + ", ".join(f"{a:+.1f}".replace("-", "−") for a in acc)
+                     + f" | {ece_met} of {len(items)} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    paths = sys.argv[1:] if argv is None else argv
-    if not paths:
-        print("usage: python -m hyperweights.uncertainty.summary RESULT.json [RESULT.json ...]", file=sys.stderr)
-        return 2
-    runs = []
-    for path in paths:
+    parser = argparse.ArgumentParser(prog="python -m hyperweights.uncertainty.summary",
+                                     description="Summaries over seeds of `bench uncertainty` result files.")
+    parser.add_argument("files", nargs="+", help="results/uncertainty_*.json files")
+    parser.add_argument("--goals", action="store_true",
+                        help="per configuration, the AUROC and ECE goals seed by seed")
+    args = parser.parse_args(argv)
+    files = []
+    for path in args.files:
         with open(path) as f:
             data = json.load(f)
         if "rows" not in data:
-            raise ValueError(f"{path} is not a `bench uncertainty` result file (no 'rows')")
-        runs.append(data["rows"])
-    print(summarize(runs))
+            raise ValueError(f"{path} is not a `bench uncertainty` result file (no 'rows'); "
+                             "pass files written by `hyperweights bench uncertainty`")
+        files.append(data)
+    print(goals_over_seeds(files) if args.goals else summarize([f["rows"] for f in files]))
     return 0
 
 

@@ -187,6 +187,8 @@ def train_bayesian(model: BayesianHypernetwork, x: Tensor, y: Tensor, cfg: Train
                    samples: int = 4, kl_weight: float = 1.0) -> float:
     """Negative-ELBO training (:meth:`BayesianHypernetwork.loss`) of the flow and of the target's
     directions and biases; the target's own ``scale`` parameters are generated, so not trained."""
+    if not kl_weight >= 0:
+        raise ValueError(f"kl_weight must be >= 0 (1 is the plain ELBO), got {kl_weight}")
     model.train()
     params = [p for n, p in model.named_parameters() if not n.endswith(".scale")]
     return fit(lambda i: model.loss(x[i], y[i], samples, len(x), kl_weight), params, len(x), cfg,

@@ -1,0 +1,41 @@
+"""``python -m hyperweights.uncertainty.summary``: mean ± sd over seeds and the goals seed by seed."""
+
+import json
+
+import pytest
+
+from hyperweights.uncertainty.summary import main
+
+
+def _write(path, seed, rows, **config):
+    path.write_text(json.dumps({"config": {"seed": seed, "epochs": 30, **config}, "rows": rows}))
+    return str(path)
+
+
+def _refs(seed, de_auroc):
+    return [{"method": "single", "params": 10, "accuracy": 0.90, "ece": 0.04, "auroc_mnist": 0.75},
+            {"method": "deep-ensemble", "params": 50, "accuracy": 0.91, "ece": 0.02, "auroc_mnist": de_auroc}]
+
+
+def test_goals_pair_each_run_with_the_references_of_its_own_seed(tmp_path, capsys):
+    files = [_write(tmp_path / f"ref{s}.json", s, _refs(s, auroc)) for s, auroc in ((0, 0.80), (1, 0.90))]
+    hnet = {"method": "implicit-scale-gan", "params": 10, "accuracy": 0.895, "ece": 0.015, "auroc_mnist": 0.85}
+    files += [_write(tmp_path / f"run{s}.json", s, [hnet], init_spread=0.15) for s in (0, 1)]
+    assert main(["--goals", *files]) == 0
+    out = capsys.readouterr().out
+    # seed 0: 0.85 >= 0.80 (met); seed 1: 0.85 < 0.90 (missed); the ECE goal holds at both seeds
+    assert "| implicit-scale-gan, 30 epochs, spread 0.15 | 2 | +0.0500, −0.0500 | 1 of 2 |" in out
+    assert out.rstrip().endswith("| 0.38, 0.38 | −0.5, −0.5 | 2 of 2 |")
+
+
+def test_a_run_over_the_parameter_budget_never_meets_the_auroc_goal(tmp_path, capsys):
+    big = {"method": "implicit-rank1-gan", "params": 11, "accuracy": 0.9, "ece": 0.04, "auroc_mnist": 0.99}
+    main(["--goals", _write(tmp_path / "a.json", 0, _refs(0, 0.8) + [big])])
+    assert "| 0 of 1 (over the parameter budget) |" in capsys.readouterr().out
+
+
+def test_a_file_that_is_not_a_result_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps({"config": {}}))
+    with pytest.raises(ValueError, match="not a `bench uncertainty` result file"):
+        main([str(path)])
