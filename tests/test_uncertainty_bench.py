@@ -9,7 +9,8 @@ from hyperweights.cli import main
 def test_bench_uncertainty_smoke(tmp_path, monkeypatch):
     monkeypatch.setenv("HYPERWEIGHTS_RESULTS", str(tmp_path))
     assert main(["bench", "uncertainty", "--smoke", "--no-progress", "--regularizers", "gan,mmd",
-                 "--shared", "scale-gan,rank1-mmd", "--val-size", "500"]) == 0
+                 "--shared", "scale-gan,rank1-mmd", "--val-size", "500",
+                 "--bayesian-hidden", "16", "--kl-weight", "10"]) == 0
     data = json.loads((tmp_path / "uncertainty_smoke.json").read_text())
     rows = {r["method"]: r for r in data["rows"]}
     assert set(rows) == {"single", "mc-dropout", "deep-ensemble", "implicit-gan", "implicit-mmd",
@@ -23,6 +24,9 @@ def test_bench_uncertainty_smoke(tmp_path, monkeypatch):
     # the baselines learn something even in one epoch on 3,000 images (chance is 0.1)
     assert rows["single"]["accuracy"] > 0.2 and rows["deep-ensemble"]["accuracy"] > 0.2
     assert rows["deep-ensemble"]["params"] == 5 * rows["single"]["params"]
+    # the Bayesian hypernetwork's target is narrower (16 vs 32 hidden units): fewer parameters
+    # than the single network even with its flow
+    assert data["config"]["kl_weight"] == 10 and rows["bayesian-hnet"]["params"] < rows["single"]["params"]
     # 5 hypernetwork methods x 4 goals (AUROC, raw ECE, calibrated ECE, inference speed-up)
     assert data["sizes"]["ood_mnist"] == 1000 and len(data["goals"]) == 20
     assert data["sizes"]["train"] == 3000 - 300 and data["sizes"]["val"] == 300   # smoke caps it

@@ -63,7 +63,9 @@ def _shared(method: str) -> bool:
 
 _VARIANT = {"init_spread": ("spread", 0.1, _shared), "ood_diversity": ("gamma", 0.0, _shared),
             "shared_hidden": ("width", 176, _shared), "shared_trunk_hidden": ("trunk", 0, _shared),
-            "kl_weight": ("KL weight", 1.0, lambda m: m == "bayesian-hnet")}
+            "kl_weight": ("KL weight", 1.0, lambda m: m == "bayesian-hnet"),
+            "bayesian_hidden": ("width", 0, lambda m: m == "bayesian-hnet"),
+            "flow_hidden": ("flow hidden", 32, lambda m: m == "bayesian-hnet")}
 _PROTOCOL = ("seed", "epochs", "val_size", "hidden", "lr", "batch_size")
 
 
