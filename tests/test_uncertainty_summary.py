@@ -24,7 +24,7 @@ def test_goals_pair_each_run_with_the_references_of_its_own_seed(tmp_path, capsy
     assert main(["--goals", *files]) == 0
     out = capsys.readouterr().out
     # seed 0: 0.85 >= 0.80 (met); seed 1: 0.85 < 0.90 (missed); the ECE goal holds at both seeds
-    assert "| implicit-scale-gan, 30 epochs, spread 0.15 | 2 | +0.0500, −0.0500 | 1 of 2 |" in out
+    assert "| implicit-scale-gan, 30 epochs, spread 0.15 | 0, 1 | +0.0500, −0.0500 | 1 of 2 |" in out
     assert out.rstrip().endswith("| 0.38, 0.38 | −0.5, −0.5 | 2 of 2 |")
 
 

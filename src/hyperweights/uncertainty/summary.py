@@ -55,24 +55,32 @@ def summarize(runs: list[list[dict]], metrics: tuple[str, ...] = METRICS) -> str
     return "\n".join(lines)
 
 
-# Options that change what a hypernetwork row measures: (label, bench default, methods it affects);
-# the protocol keys decide which single network / deep ensemble a row is compared with.
+# Options that change what a hypernetwork row measures: (label, value left out of the label, methods
+# it affects; ``None``: always shown); the protocol keys decide which single network / deep ensemble
+# a row is compared with.
 def _shared(method: str) -> bool:
     return method.startswith("implicit-") and method.count("-") == 2
 
 
-_VARIANT = {"init_spread": ("spread", 0.1, _shared), "ood_diversity": ("gamma", 0.0, _shared),
+def _hypernetwork(method: str) -> bool:
+    return method.startswith("implicit") or method == "bayesian-hnet"
+
+
+_VARIANT = {"init_spread": ("spread", None, _shared), "ood_diversity": ("gamma", 0.0, _shared),
             "shared_hidden": ("width", 176, _shared), "shared_trunk_hidden": ("trunk", 0, _shared),
+            "hnet_batch_size": ("batch", 256, _hypernetwork),
             "kl_weight": ("KL weight", 1.0, lambda m: m == "bayesian-hnet"),
             "bayesian_hidden": ("width", 0, lambda m: m == "bayesian-hnet"),
             "flow_hidden": ("flow hidden", 32, lambda m: m == "bayesian-hnet")}
 _PROTOCOL = ("seed", "epochs", "val_size", "hidden", "lr", "batch_size")
 
 
-def _label(method: str, config: dict) -> str:
+def _label(method: str, config: dict, epochs: bool = True) -> str:
     extra = [f"{name} {config[key]:g}" for key, (name, default, affects) in _VARIANT.items()
              if affects(method) and key in config and config[key] != default]
-    return f"{method}, {config.get('epochs', '?')} epochs" + "".join(f", {e}" for e in extra)
+    if epochs:
+        extra.insert(0, f"{config.get('epochs', '?')} epochs")
+    return ", ".join([method, *extra])
 
 
 def goals_over_seeds(files: list[dict]) -> str:
@@ -92,7 +100,7 @@ def goals_over_seeds(files: list[dict]) -> str:
         >>> print(goals_over_seeds([ref, run]))
         | configuration | seeds | AUROC − deep ensemble (per seed) | AUROC goal | ECE ÷ single's (per seed) | accuracy − single, points | ECE goal |
         |---|---|---|---|---|---|---|
-        | implicit-scale-gan, 30 epochs | 1 | +0.0100 | 1 of 1 | 0.38 | −0.5 | 1 of 1 |
+        | implicit-scale-gan, 30 epochs, spread 0.1 | 0 | +0.0100 | 1 of 1 | 0.38 | −0.5 | 1 of 1 |
     """
     refs: dict[tuple, dict[str, dict]] = {}
     for f in files:
@@ -109,18 +117,22 @@ def goals_over_seeds(files: list[dict]) -> str:
             continue
         for row in f["rows"]:
             if row["method"].startswith("implicit") or row["method"] == "bayesian-hnet":
-                by.setdefault(_label(row["method"], f["config"]), []).append((row, ref, budget[key]))
+                by.setdefault(_label(row["method"], f["config"]), []).append(
+                    (f["config"].get("seed"), row, ref, budget[key]))
     lines = ["| configuration | seeds | AUROC − deep ensemble (per seed) | AUROC goal "
              "| ECE ÷ single's (per seed) | accuracy − single, points | ECE goal |",
              "|---|---|---|---|---|---|---|"]
-    for label, items in by.items():
+    for label, seeded in by.items():
+        seeded.sort(key=lambda item: item[0] if item[0] is not None else -1)
+        seeds = ", ".join(str(item[0]) for item in seeded)
+        items = [item[1:] for item in seeded]
         gaps = [r["auroc_mnist"] - ref["deep-ensemble"]["auroc_mnist"] for r, ref, _ in items]
         auroc_met = sum(g >= 0 and r.get("params", 0) <= b for g, (r, _, b) in zip(gaps, items))
         ratios = [r["ece"] / ref["single"]["ece"] for r, ref, _ in items]
         acc = [100 * (r["accuracy"] - ref["single"]["accuracy"]) for r, ref, _ in items]
         ece_met = sum(q <= 0.5 and a >= -1 for q, a in zip(ratios, acc))
         over = "" if all(r.get("params", 0) <= b for r, _, b in items) else " (over the parameter budget)"
-        lines.append(f"| {label} | {len(items)} | " + ", ".join(f"{g:+.4f}".replace("-", "−") for g in gaps)
+        lines.append(f"| {label} | {seeds} | " + ", ".join(f"{g:+.4f}".replace("-", "−") for g in gaps)
                      + f" | {auroc_met} of {len(items)}{over} | " + ", ".join(f"{q:.2f}" for q in ratios)
                      + " | " + ", ".join(f"{a:+.1f}".replace("-", "−") for a in acc)
                      + f" | {ece_met} of {len(items)} |")
@@ -142,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"{path} is not a `bench uncertainty` result file (no 'rows'); "
                              "pass files written by `hyperweights bench uncertainty`")
         files.append(data)
-    print(goals_over_seeds(files) if args.goals else summarize([f["rows"] for f in files]))
+    if args.goals:
+        print(goals_over_seeds(files))
+    else:                       # one line per configuration: the method and what varies its runs
+        print(summarize([[{**row, "method": _label(row["method"], f["config"], epochs=False)}
+                          for row in f["rows"]] for f in files]))
     return 0
 
 
