@@ -39,3 +39,13 @@ def test_a_file_that_is_not_a_result_file_is_a_clear_error(tmp_path):
     path.write_text(json.dumps({"config": {}}))
     with pytest.raises(ValueError, match="not a `bench uncertainty` result file"):
         main([str(path)])
+
+
+def test_a_baseline_shared_by_several_files_of_one_seed_is_counted_once(tmp_path, capsys):
+    hnet = {"method": "implicit-scale-gan", "params": 10, "accuracy": 0.9, "ece": 0.02, "auroc_mnist": 0.8}
+    files = [_write(tmp_path / f"{name}.json", 0, _refs(0, 0.8)[:1] + [hnet], init_spread=spread)
+             for name, spread in (("a", 0.1), ("b", 0.15))]
+    main(files)
+    out = capsys.readouterr().out
+    assert "| single | 1 |" in out
+    assert "| implicit-scale-gan, spread 0.1 | 1 |" in out and "| implicit-scale-gan, spread 0.15 | 1 |" in out

@@ -154,11 +154,25 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"{path} is not a `bench uncertainty` result file (no 'rows'); "
                              "pass files written by `hyperweights bench uncertainty`")
         files.append(data)
+    files.sort(key=lambda f: f["config"].get("seed") or 0)             # per-run values in seed order
     if args.goals:
         print(goals_over_seeds(files))
-    else:                       # one line per configuration: the method and what varies its runs
-        print(summarize([[{**row, "method": _label(row["method"], f["config"], epochs=False)}
-                          for row in f["rows"]] for f in files]))
+        return 0
+    # one line per configuration (the method and what varies its runs); a baseline that several
+    # files of one seed and protocol share (identical runs) is counted once
+    runs, seen = [], set()
+    for f in files:
+        key = tuple(f["config"].get(k) for k in _PROTOCOL)
+        rows = []
+        for row in f["rows"]:
+            label = _label(row["method"], f["config"], epochs=False)
+            if not _hypernetwork(row["method"]):
+                if (label, key) in seen:
+                    continue
+                seen.add((label, key))
+            rows.append({**row, "method": label})
+        runs.append(rows)
+    print(summarize(runs))
     return 0
 
 
