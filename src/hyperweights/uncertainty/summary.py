@@ -77,6 +77,11 @@ _VARIANT = {"init_spread": ("spread", None, _shared), "ood_diversity": ("gamma",
 _PROTOCOL = ("seed", "epochs", "val_size", "hidden", "lr", "batch_size")
 
 
+def _protocol(config: dict) -> tuple:
+    """Runs with equal protocol keys share their single network and deep ensemble."""
+    return tuple(config.get(k) for k in _PROTOCOL)
+
+
 def _label(method: str, config: dict, epochs: bool = True) -> str:
     extra = [f"{name} {config[key]:g}" for key, (name, default, affects) in _VARIANT.items()
              if affects(method) and key in config and config[key] != default]
@@ -106,13 +111,13 @@ def goals_over_seeds(files: list[dict]) -> str:
     """
     refs: dict[tuple, dict[str, dict]] = {}
     for f in files:
-        key = tuple(f["config"].get(k) for k in _PROTOCOL)
+        key = _protocol(f["config"])
         for row in f["rows"]:
             if row["method"] in ("single", "deep-ensemble"):
                 refs.setdefault(key, {}).setdefault(row["method"], row)
     by: dict[str, list[tuple]] = {}                   # label -> [(seed, row, references)]
     for f in files:
-        key = tuple(f["config"].get(k) for k in _PROTOCOL)
+        key = _protocol(f["config"])
         ref = refs.get(key, {})
         if "single" not in ref or "deep-ensemble" not in ref:
             continue
@@ -163,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     # files of one seed and protocol share (identical runs) is counted once
     runs, seen = [], set()
     for f in files:
-        key = tuple(f["config"].get(k) for k in _PROTOCOL)
+        key = _protocol(f["config"])
         rows = []
         for row in f["rows"]:
             label = _label(row["method"], f["config"], epochs=False)
