@@ -28,7 +28,7 @@ def test_bench_smoke_writes_results(tmp_path, monkeypatch):
 
 
 def test_sweep_section_writes_both_splits(tmp_path, monkeypatch):
-    from hyperweights.continual.bench import SWEEP, SWEEP_TEST
+    from benchmarks.continual.bench import SWEEP, SWEEP_TEST
     monkeypatch.setenv("HYPERWEIGHTS_RESULTS", str(tmp_path))
     assert cli.main(["bench", "continual", "--smoke", "--only", "sweep"]) == 0
     sweep = json.loads((tmp_path / "continual_split_mnist5k_sweep.json").read_text())

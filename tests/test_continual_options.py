@@ -114,7 +114,7 @@ def test_warm_start_copies_the_previous_embedding_and_resumes(tmp_path, digits_s
 
 
 def test_sparse_summary_counts_only_tasks_evaluated_before_the_end():
-    from hyperweights.continual.bench import _sparse_summary
+    from benchmarks.continual.bench import _sparse_summary
     nan = float("nan")
     acc = torch.tensor([[nan, 0.9, 0.8], [nan, 0.7, 0.6], [nan, nan, 1.0]])   # evaluated after task 1, 2
     out = _sparse_summary(acc)

@@ -7,7 +7,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 import hyperweights as hw
-from hyperweights.target.mlp_fast import linear_stack, single_forward, stack_forward
+from hyperweights.targets.mlp_fast import linear_stack, single_forward, stack_forward
 
 
 def _mlp(*extra):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hyperweights.tabular import bench
+from benchmarks.tabular import bench
 
 
 def test_bench_smoke_writes_results_and_plot(tmp_path, monkeypatch, capsys):

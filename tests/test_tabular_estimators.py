@@ -147,7 +147,7 @@ def test_reference_import_contains_its_side_effects():
     pytest.importorskip("sklearn")
     code = ("import importlib.util, sys, torch; torch.set_default_dtype(torch.float64)\n"
             "if importlib.util.find_spec('hypertab') is None: sys.exit(0)\n"
-            "from hyperweights.tabular.reference import import_reference\n"
+            "from benchmarks.peers.hypertab import import_reference\n"
             "m = import_reference(); assert hasattr(m, 'HyperTabClassifier')\n"
             "assert torch.get_default_dtype() == torch.float64, torch.get_default_dtype()\n"
             "assert 'torchvision' not in sys.modules")

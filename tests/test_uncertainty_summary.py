@@ -1,10 +1,10 @@
-"""``python -m hyperweights.uncertainty.summary``: mean ± sd over seeds and the goals seed by seed."""
+"""``python -m benchmarks.uncertainty.summary``: mean ± sd over seeds and the goals seed by seed."""
 
 import json
 
 import pytest
 
-from hyperweights.uncertainty.summary import main
+from benchmarks.uncertainty.summary import main
 
 
 def _write(path, seed, rows, **config):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 __all__ = ["main", "COMMANDS", "BENCHMARKS"]
 
@@ -21,12 +22,27 @@ COMMANDS = {
 
 #: `hyperweights bench NAME` -> module
 BENCHMARKS = {
-    "core": ("hyperweights.bench.core", "core speed vs plain MLP and peer libraries"),
-    "continual": ("hyperweights.continual.bench", "continual learning vs baselines and hypnettorch"),
-    "uncertainty": ("hyperweights.uncertainty.bench", "implicit/Bayesian hypernetworks vs ensembles"),
-    "hyperparams": ("hyperweights.hyperparams.bench", "sweep fidelity, Self-Tuning Networks, MIP study"),
-    "tabular": ("hyperweights.tabular.bench", "HyperTab vs trees, MLP and the reference package"),
+    "core": ("benchmarks.core", "core speed vs plain MLP and peer libraries"),
+    "continual": ("benchmarks.continual.bench", "continual learning vs baselines and hypnettorch"),
+    "uncertainty": ("benchmarks.uncertainty.bench", "implicit/Bayesian hypernetworks vs ensembles"),
+    "hyperparams": ("benchmarks.hyperparams.bench", "sweep fidelity, Self-Tuning Networks, MIP study"),
+    "tabular": ("benchmarks.tabular.bench", "HyperTab vs trees, MLP and the reference package"),
 }
+
+
+def _benchmarks_on_path() -> None:
+    """Benchmarks live in the source repository's ``benchmarks/`` folder, not in the wheel: put the
+    repository (this package's checkout, else the working directory) on ``sys.path``."""
+    here = Path(__file__).resolve().parents[2]
+    for root in (here, Path.cwd()):
+        if (root / "benchmarks" / "__init__.py").is_file():
+            if str(root) not in sys.path:
+                sys.path.insert(0, str(root))
+            return
+    raise SystemExit(
+        "hyperweights bench: the benchmarks are not installed with the package; run this command "
+        "from a clone of the hyperweights repository (it needs its benchmarks/ folder)"
+    )
 
 
 def _add_lazy(sub, name: str, module: str, help_text: str, argv: list[str]) -> None:
@@ -42,6 +58,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, text) in COMMANDS.items():
         _add_lazy(sub, name, module, text, argv)
+    if "bench" in argv:
+        _benchmarks_on_path()
     bench = sub.add_parser("bench", help="run a benchmark and write results/<name>.json")
     bench_sub = bench.add_subparsers(dest="benchmark", required=True)
     for name, (module, text) in BENCHMARKS.items():

@@ -10,8 +10,8 @@ from .conditioning import Conditioner
 from .heads import ChunkedHead, Head
 from .parametrize.init import INIT_MODES
 from .parametrize.mip import MIP
-from .target.select import Selection, select_parameters
-from .target.spec import SpecTable, param_count
+from .targets.select import Selection, select_parameters
+from .targets.spec import SpecTable, param_count
 from .trunks import MLP, Trunk
 
 __all__ = ["HyperNetwork", "default_head", "default_trunk"]

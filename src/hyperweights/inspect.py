@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-from .target.select import inspect_targets
-from .target.spec import SpecTable
+from .targets.select import inspect_targets
+from .targets.spec import SpecTable
 
 
 def add_arguments(parser) -> None:

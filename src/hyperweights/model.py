@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .hypernetwork import HyperNetwork
-from .target.functional import ensemble_forward, functional_forward
+from .targets.functional import ensemble_forward, functional_forward
 
 __all__ = ["HyperModel", "check_compatible"]
 

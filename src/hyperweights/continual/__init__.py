@@ -20,7 +20,6 @@ from .hyperinterval import HyperInterval as HyperInterval
 from .inference import infer_task as infer_task
 from .inference import predict_cl3 as predict_cl3
 from .metrics import summarize as summarize
-from .peer import HypnettorchHNET as HypnettorchHNET
 from .regularizer import OutputRegularizer as OutputRegularizer
 from .rnn import RNNHNET as RNNHNET
 from .regularizer import head_masks as head_masks
@@ -28,8 +27,7 @@ from .regularizer import output_penalty as output_penalty
 from .validation import validation_protocol as validation_protocol
 
 __all__ = [
-    "HNET", "RNNHNET", "ContinualMethod", "CurriculumResult", "FineTune", "HyperInterval",
-    "HypnettorchHNET", "Joint", "OnlineEWC", "OutputRegularizer", "SeparateNetworks",
+    "HNET", "RNNHNET", "ContinualMethod", "CurriculumResult", "FineTune", "HyperInterval",  "Joint", "OnlineEWC", "OutputRegularizer", "SeparateNetworks",
     "build_method", "evaluate_cl1", "evaluate_cl3", "fisher_diagonal", "head_masks", "infer_task",
     "make_target", "output_penalty", "predict_cl3", "run_curriculum", "summarize",
     "validation_protocol",

@@ -13,7 +13,6 @@ METHODS = {
     "hnet": "task-embedding hypernetwork + batched output regularizer (von Oswald et al. 2020)",
     "hyperinterval": "interval embeddings + IBP, worst-case loss (Krukowski et al. 2024)",
     "rnn_hnet": "recurrent (dependency-preserving) hypernetwork with growth (Chandra et al. 2023)",
-    "hypnettorch": "hypnettorch 0.0.4 ChunkedHMLP + calc_fix_target_reg (peer)",
     "finetune": "one multi-head network, no protection",
     "ewc": "online EWC (Schwarz et al. 2018)",
     "separate": "one network per task",
@@ -59,11 +58,6 @@ def build_method(name: str, protocol, *, steps: int = 400, hidden=(100, 100), em
         from .rnn import RNNHNET
         return RNNHNET(target, classes, hidden=rnn_hidden, head=head, emb_dim=emb_dim, beta=beta,
                        subset=subset, max_growth=max_growth, lr=lr, feature_scale=feature_scale)
-    if name == "hypnettorch":
-        from .peer import HypnettorchHNET
-        return HypnettorchHNET(protocol.num_features, protocol.num_outputs, classes, hidden=hidden,
-                               emb_dim=emb_dim, chunk_emb=8, chunk_size=chunk_size, layers=(100, 100),
-                               beta=beta, lr=lr)
     from .baselines import FineTune, Joint, OnlineEWC, SeparateNetworks
     if name == "finetune":
         return FineTune(target, classes, lr=lr)

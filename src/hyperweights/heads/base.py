@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from .._parts import Part
-from ..target.spec import SpecTable
+from ..targets.spec import SpecTable
 
 __all__ = ["Head"]
 
@@ -14,7 +14,7 @@ __all__ = ["Head"]
 class Head(Part):
     """Maps trunk features ``(W, N, d_h)`` to the flat generated weights ``(W, P)``.
 
-    Lifecycle: :meth:`prepare` reads the target's :class:`~hyperweights.target.spec.SpecTable` and
+    Lifecycle: :meth:`prepare` reads the target's :class:`~hyperweights.targets.spec.SpecTable` and
     decides the tokens (``N`` learned embeddings of width ``token_dim``, e.g. one per chunk or per
     layer; none for heads that emit everything from one feature vector); :meth:`bind` builds the
     output layers once the trunk's width ``d_h`` is known and initialises them (see

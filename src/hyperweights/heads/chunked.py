@@ -24,7 +24,7 @@ class ChunkedHead(Head):
     Example:
         >>> import torch
         >>> from torch import nn
-        >>> from hyperweights.target.spec import SpecTable
+        >>> from hyperweights.targets.spec import SpecTable
         >>> head = ChunkedHead(chunk_size=3, embedding_dim=4)
         >>> head.prepare(SpecTable.from_parameters(nn.Linear(3, 2).named_parameters()))
         >>> head.num_tokens        # 8 scalars in chunks of 3

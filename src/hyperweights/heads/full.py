@@ -20,7 +20,7 @@ class FullHead(Head):
     Example:
         >>> import torch
         >>> from torch import nn
-        >>> from hyperweights.target.spec import SpecTable
+        >>> from hyperweights.targets.spec import SpecTable
         >>> head = FullHead()
         >>> head.prepare(SpecTable.from_parameters(nn.Linear(3, 2).named_parameters()))
         >>> head.bind(in_dim=5, init="hyperfan")

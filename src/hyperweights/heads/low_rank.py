@@ -23,7 +23,7 @@ class LowRankHead(Head):
 
     Example:
         >>> from torch import nn
-        >>> from hyperweights.target.spec import SpecTable
+        >>> from hyperweights.targets.spec import SpecTable
         >>> head = LowRankHead(rank=2)
         >>> head.prepare(SpecTable.from_parameters(nn.Linear(30, 20).named_parameters()))
         >>> head.bind(in_dim=5, init="hyperfan")

@@ -20,7 +20,7 @@ class PerLayerHead(Head):
 
     Example:
         >>> from torch import nn
-        >>> from hyperweights.target.spec import SpecTable
+        >>> from hyperweights.targets.spec import SpecTable
         >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
         >>> head = PerLayerHead(embedding_dim=4)
         >>> head.prepare(SpecTable.from_parameters(net.named_parameters()))

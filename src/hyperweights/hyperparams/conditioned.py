@@ -27,8 +27,8 @@ from ..io import load_tensors, save_tensors
 from ..io import save as _save
 from ..model import HyperModel
 from ..parametrize import MIP
-from ..target.functional import functional_forward
-from ..target.select import Selection
+from ..targets.functional import functional_forward
+from ..targets.select import Selection
 from ..trunks import MLP, Trunk
 from .space import HyperparameterSpace
 

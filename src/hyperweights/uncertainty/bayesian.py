@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..target.functional import ensemble_forward
-from ..target.select import select_parameters
-from ..target.spec import SpecTable
+from ..targets.functional import ensemble_forward
+from ..targets.select import select_parameters
+from ..targets.spec import SpecTable
 from .flow import RealNVP
 from .predict import Predictive
 from .weightnorm import weight_norm_mlp

@@ -23,8 +23,8 @@ import time
 
 import torch
 
-from ..bench import interleaved, markdown_table, write_results
-from ..bench.report import results_dir
+from hyperweights.bench import interleaved, markdown_table, write_results
+from hyperweights.bench.report import results_dir
 
 __all__ = ["add_arguments", "main", "SECTIONS"]
 
@@ -36,6 +36,18 @@ SWEEP = {"base": {}, "beta0.05": {"beta": 0.05}, "beta0.001": {"beta": 0.001}, "
          "lr2e-3": {"lr": 2e-3}, "s1": {"subset": 1}}
 #: run on the test split afterwards: the validation pick and the speed variant
 SWEEP_TEST = {"lr5e-4": {"lr": 5e-4}, "lr5e-4_s1": {"lr": 5e-4, "subset": 1}, "base_s1": {"subset": 1}}
+
+
+def build_learner(name: str, protocol, **opts):
+    """``build_method`` plus the hypnettorch peer (``"hypnettorch"``), which is benchmark-only."""
+    from hyperweights.continual.factory import build_method
+    if name != "hypnettorch":
+        return build_method(name, protocol, **opts)
+    from benchmarks.peers.hnet import HypnettorchHNET
+    return HypnettorchHNET(protocol.num_features, protocol.num_outputs, protocol.classes,
+                           hidden=opts.get("hidden", (100, 100)), emb_dim=opts.get("emb_dim", 32),
+                           chunk_emb=8, chunk_size=opts.get("chunk_size", 4096), layers=(100, 100),
+                           beta=opts.get("beta", 0.01), lr=opts.get("lr", 1e-3))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,11 +87,10 @@ def _current_rss_mb() -> float:
 
 
 def _run(name, protocol, steps, seed=0, eval_limit=None, cl3=True, **opts) -> dict:
-    from .curriculum import evaluate_cl1, run_curriculum
-    from .factory import build_method
+    from hyperweights.continual.curriculum import evaluate_cl1, run_curriculum
     label = opts.pop("label", None) or name
     torch.manual_seed(seed)
-    method = build_method(name, protocol, steps=steps, **opts)
+    method = build_learner(name, protocol, steps=steps, **opts)
     tic = time.perf_counter()
     res = run_curriculum(method, protocol, steps=steps, batch=128, seed=seed, eval_limit=eval_limit,
                          cl3=cl3, progress=False)
@@ -103,10 +114,10 @@ def _run(name, protocol, steps, seed=0, eval_limit=None, cl3=True, **opts) -> di
 
 
 def _protocol(kind, dataset, smoke, data_dir=None, num_tasks=None, validation=None):
-    from ..data.protocols import make_protocol
+    from hyperweights.data.protocols import make_protocol
     limit = 2000 if smoke else None
     if validation:                       # validation = the held-out fraction of the training images
-        from .validation import validation_protocol
+        from hyperweights.continual.validation import validation_protocol
         return validation_protocol(kind, dataset, fraction=validation, num_tasks=num_tasks,
                                    data_dir=data_dir, train_limit=limit)
     return make_protocol(kind, dataset, num_tasks=num_tasks, data_dir=data_dir, train_limit=limit)
@@ -167,16 +178,15 @@ def _plot_matrices(section, rows) -> None:
 def _speed(smoke: bool, args) -> dict:
     """Lockstep: every learner takes its step on the same batch, one after the other, each step
     timed; so machine noise hits all learners alike and the time ratio is fair."""
-    from .curriculum import evaluate_cl1
-    from .factory import build_method
-    from .metrics import summarize
+    from hyperweights.continual.curriculum import evaluate_cl1
+    from hyperweights.continual.metrics import summarize
     p = _protocol("split", "digits" if smoke else "mnist5k", smoke)
     steps = 10 if smoke else 400
     variants = {"hnet": {}, "hnet_s2": {"subset": 2}, "hnet_s1": {"subset": 1}, "hypnettorch": {}}
     learners = {}
     for label, opts in variants.items():
         torch.manual_seed(0)
-        learners[label] = build_method(label.split("_")[0], p, steps=steps, **opts)
+        learners[label] = build_learner(label.split("_")[0], p, steps=steps, **opts)
         learners[label].generator = torch.Generator().manual_seed(1)
     acc = {k: torch.full((5, 5), float("nan")) for k in learners}
     # wall time, and this process's CPU time: on a shared machine the CPU time is not inflated by
@@ -218,9 +228,8 @@ def _speed(smoke: bool, args) -> dict:
 
 # -- cost studies --------------------------------------------------------------------------------
 def _regcost(smoke: bool) -> dict:
-    from ..data.protocols import make_protocol
-    from .factory import build_method
-    from .peer import HypnettorchHNET, import_hypnettorch
+    from hyperweights.data.protocols import make_protocol
+    from benchmarks.peers.hnet import HypnettorchHNET, import_hypnettorch
     _, _, _, hreg = import_hypnettorch()
     sizes = {"mnist5k_chunk4096_h100x100": dict(dataset="mnist5k", chunk=4096, layers=(100, 100)),
              "small_digits_chunk1024_h25x25": dict(dataset="digits", chunk=1024, layers=(25, 25))}
@@ -232,7 +241,7 @@ def _regcost(smoke: bool) -> dict:
         base = make_protocol("permuted", s["dataset"], num_tasks=max(ts) + 1)
         for t in ts:
             torch.manual_seed(0)
-            ours = build_method("hnet", base, trunk_hidden=s["layers"], chunk_size=s["chunk"], chunk_emb=8)
+            ours = build_learner("hnet", base, trunk_hidden=s["layers"], chunk_size=s["chunk"], chunk_emb=8)
             peer = HypnettorchHNET(base.num_features, 10, base.classes, emb_dim=32, chunk_emb=8,
                                    chunk_size=s["chunk"], layers=s["layers"])
             ours.begin_task(t)
@@ -326,8 +335,7 @@ PERMUTED100_HNET = {"feature_scale": None, "trunk_hidden": (200, 200), "beta": 0
 def _permuted100(smoke: bool, args) -> dict:
     """HNET with snapshot targets (S = 8) first, memory probed at tasks 10, 50, 100 (the process's
     peak RSS is monotone, so the baselines run afterwards), then the baselines at the same budget."""
-    from .curriculum import run_curriculum
-    from .factory import build_method
+    from hyperweights.continual.curriculum import run_curriculum
     n = 10 if smoke else 100
     steps = args.steps or (3 if smoke else 100)
     val = args.validation and args.validation_fraction
@@ -350,7 +358,7 @@ def _permuted100(smoke: bool, args) -> dict:
             opts["beta"] = args.p100_beta
         if name == "hnet" and args.p100_trunk is not None:
             opts["trunk_hidden"] = tuple(args.p100_trunk)
-        method = build_method(name, p, steps=steps, **opts)
+        method = build_learner(name, p, steps=steps, **opts)
         res = run_curriculum(method, p, steps=steps, batch=128, seed=0, eval_every=10 if not smoke else 5,
                              eval_limit=200, on_task_end=probe if name == "hnet" else None)
         rows.append({"method": name, **_sparse_summary(res.acc),

@@ -32,13 +32,13 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..conditioning import HyperparameterCondition
-from ..heads import ChunkedHead, FullHead
-from ..hypernetwork import HyperNetwork
-from ..parametrize import MIP
-from ..trunks import MLP
-from .conditioned import ConditionedModel
-from .space import Hyperparameter, HyperparameterSpace
+from hyperweights.conditioning import HyperparameterCondition
+from hyperweights.heads import ChunkedHead, FullHead
+from hyperweights.hypernetwork import HyperNetwork
+from hyperweights.parametrize import MIP
+from hyperweights.trunks import MLP
+from hyperweights.hyperparams.conditioned import ConditionedModel
+from hyperweights.hyperparams.space import Hyperparameter, HyperparameterSpace
 
 __all__ = ["MipConfig", "VARIANTS", "run_mip_study"]
 

@@ -17,8 +17,8 @@ import warnings
 import numpy as np
 import torch
 
-from ..bench import markdown_table, write_results
-from .datasets import DATASETS, load_dataset
+from hyperweights.bench import markdown_table, write_results
+from benchmarks.tabular.datasets import DATASETS, load_dataset
 
 __all__ = ["add_arguments", "main", "METHODS"]
 
@@ -64,9 +64,9 @@ def _make(method: str, task: str, args, seed: int):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from .classifier import HyperTabClassifier
-    from .reference import ReferenceHyperTab
-    from .regressor import HyperTabRegressor
+    from hyperweights.tabular.classifier import HyperTabClassifier
+    from benchmarks.peers.hypertab import ReferenceHyperTab
+    from hyperweights.tabular.regressor import HyperTabRegressor
 
     clf = task == "classification"
     if method == OURS:

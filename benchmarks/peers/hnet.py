@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .base import ContinualMethod, fused_adam
+from hyperweights.continual.base import ContinualMethod, fused_adam
 
 __all__ = ["HypnettorchHNET", "import_hypnettorch"]
 

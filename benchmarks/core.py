@@ -24,9 +24,9 @@ from torch.func import functional_call
 
 import hyperweights as hw
 
-from . import peers
-from .report import markdown_table, results_dir, write_results
-from .timing import interleaved
+from benchmarks.peers import mlp as peers
+from hyperweights.bench.report import markdown_table, results_dir, write_results
+from hyperweights.bench.timing import interleaved
 
 SIZES = [784, 100, 100, 10]
 FULL_PEERS = ("hypnettorch HMLP", "HyperLight HyperNet", "hyper-nn")
@@ -253,7 +253,7 @@ def main(args) -> int:
         torch.set_num_threads(args.threads)
     if args.smoke:
         args.steps, args.rounds = min(args.steps, 20), min(args.rounds, 3)
-    from ..data import load_mnist5k
+    from hyperweights.data import load_mnist5k
     split = load_mnist5k(seed=args.seed)
     print(f"training-step benchmark on MNIST-5k ({len(split.x_train)} train / {len(split.x_test)} test)")
     training = bench_training(split, args)

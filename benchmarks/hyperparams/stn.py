@@ -27,11 +27,11 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from .models import DropoutMLP, StnMLP
-from .regularizers import cutout
-from .space import Hyperparameter, HyperparameterSpace
-from .stack import ModelStack
-from .stn import StnHyperparameters, StnTrainer
+from hyperweights.hyperparams.models import DropoutMLP, StnMLP
+from hyperweights.hyperparams.regularizers import cutout
+from hyperweights.hyperparams.space import Hyperparameter, HyperparameterSpace
+from hyperweights.hyperparams.stack import ModelStack
+from hyperweights.hyperparams.stn import StnHyperparameters, StnTrainer
 
 __all__ = ["StnConfig", "run_stn_study", "stn_space"]
 

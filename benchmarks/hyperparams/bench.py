@@ -13,11 +13,11 @@ import time
 
 import torch
 
-from ..bench import markdown_table, write_results
-from ..bench.report import results_dir
-from .mip_study import MipConfig, run_mip_study
-from .stn_study import StnConfig, run_stn_study
-from .sweep_study import SweepConfig, run_sweep
+from hyperweights.bench import markdown_table, write_results
+from hyperweights.bench.report import results_dir
+from benchmarks.hyperparams.mip import MipConfig, run_mip_study
+from benchmarks.hyperparams.stn import StnConfig, run_stn_study
+from benchmarks.hyperparams.sweep import SweepConfig, run_sweep
 
 __all__ = ["add_arguments", "main"]
 
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args) -> tuple[object, str]:
-    from ..data import load_fashion_mnist, load_mnist5k
+    from hyperweights.data import load_fashion_mnist, load_mnist5k
     if args.data == "fashion_mnist":
         try:
             return load_fashion_mnist(args.data_dir, seed=args.seed), "fashion_mnist"

@@ -7,7 +7,7 @@ Generated weights always carry a leading weight-set dimension ``W``. With a data
 - :func:`ensemble_forward`: ``K`` weight sets applied to the same ``B`` inputs -> ``(K, B, ...)``.
 
 MLP targets (an ``nn.Sequential`` of Linear layers and activations) take an exactly equivalent
-batched-matmul path instead of ``vmap`` (see :mod:`hyperweights.target.mlp_fast`).
+batched-matmul path instead of ``vmap`` (see :mod:`hyperweights.targets.mlp_fast`).
 
 The target is never mutated: parameters that are not generated are read from it, buffers stay in
 it, and :func:`torch.func.functional_call` restores everything even when the call raises.

@@ -20,18 +20,18 @@ import time
 import torch
 from torch.func import functional_call
 
-from ..bench import interleaved, markdown_table, write_results
-from ..bench.report import results_dir
-from ..target.functional import ensemble_forward
-from .baselines import DeepEnsemble, MCDropout, SingleNetwork, mlp
-from .bayesian import BayesianHypernetwork
-from .calibration import apply_temperature, fit_temperature
-from .goals import auroc_goal_met, ece_goal_met
-from .implicit import ImplicitEnsemble
-from .metrics import (classification_metrics, gaussian_noise, ood_auroc, predict_in_chunks,
+from hyperweights.bench import interleaved, markdown_table, write_results
+from hyperweights.bench.report import results_dir
+from hyperweights.targets.functional import ensemble_forward
+from hyperweights.uncertainty.baselines import DeepEnsemble, MCDropout, SingleNetwork, mlp
+from hyperweights.uncertainty.bayesian import BayesianHypernetwork
+from hyperweights.uncertainty.calibration import apply_temperature, fit_temperature
+from benchmarks.uncertainty.goals import auroc_goal_met, ece_goal_met
+from hyperweights.uncertainty.implicit import ImplicitEnsemble
+from hyperweights.uncertainty.metrics import (classification_metrics, gaussian_noise, ood_auroc, predict_in_chunks,
                       reliability_bins, rotate)
-from .shared import SharedImplicitEnsemble
-from .train import (TrainConfig, train_bayesian, train_deep_ensemble, train_implicit,
+from hyperweights.uncertainty.shared import SharedImplicitEnsemble
+from hyperweights.uncertainty.train import (TrainConfig, train_bayesian, train_deep_ensemble, train_implicit,
                     train_mc_dropout, train_single, trainable_count)
 
 __all__ = ["add_arguments", "main"]
@@ -231,7 +231,7 @@ def _plots(evals, prefix):
 
 
 def main(args) -> int:
-    from ..data import load_fashion_mnist, load_mnist5k
+    from hyperweights.data import load_fashion_mnist, load_mnist5k
 
     if args.smoke:
         args.hidden, args.epochs, args.samples, args.timing_rounds = 32, 1, 8, 3

@@ -18,11 +18,11 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..heads import ChunkedHead, FullHead, LowRankHead
-from ..trunks import MLP
-from .conditioned import ConditionedModel
-from .space import Hyperparameter, HyperparameterSpace
-from .stack import ModelStack
+from hyperweights.heads import ChunkedHead, FullHead, LowRankHead
+from hyperweights.trunks import MLP
+from hyperweights.hyperparams.conditioned import ConditionedModel
+from hyperweights.hyperparams.space import Hyperparameter, HyperparameterSpace
+from hyperweights.hyperparams.stack import ModelStack
 
 __all__ = ["SweepConfig", "run_sweep"]
 
