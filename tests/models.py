@@ -285,12 +285,14 @@ def with_weights(target: nn.Module, weights: dict[str, Tensor], index: int = 0) 
 def set_head_to_target(hnet: hw.HyperNetwork, target: nn.Module) -> None:
     """Make ``hnet`` emit exactly the target's own parameters, for any condition.
 
-    With MIP (``theta = theta0 + delta``) every head parameter is zeroed so ``delta = 0``; without
-    MIP a FullHead / PerTensorHead gets zero weights and the flat target parameters as its bias.
+    With MIP (``theta = theta0 + delta``) ``theta0`` is loaded from the target and every head
+    parameter is zeroed so ``delta = 0``; without MIP a FullHead / PerTensorHead gets zero weights
+    and the flat target parameters as its bias.
     """
     head = hnet.head
     with torch.no_grad():
         if hnet.parametrization is not None and hnet.parametrization.residual:
+            hnet.parametrization.load_theta0(hnet.specs, dict(target.named_parameters()))
             for p in head.parameters():
                 p.zero_()
             return

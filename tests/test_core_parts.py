@@ -45,7 +45,7 @@ def test_hyperparameters_follow_the_module_dtype_whatever_they_are_given_as():
 
 def test_mip_theta0_is_the_target_and_learns_independently():
     target = zoo.MLP()
-    hnet = hw.HyperNetwork(target, condition=hw.TaskEmbedding(3, 4), parametrization=hw.MIP())
+    hnet = hw.HyperNetwork(target, condition=hw.TaskEmbedding(3, 4), parametrization=hw.MIP(theta0="target"))
     flat = torch.cat([p.detach().reshape(-1) for p in target.parameters()])
     assert torch.equal(hnet.parametrization.theta0, flat)
     assert hnet.parametrization.theta0.data_ptr() != target.net[0].weight.data_ptr()
@@ -71,7 +71,7 @@ def test_mip_without_residual_or_encoding():
     target = zoo.MLP()
     no_residual = hw.HyperNetwork(target, condition=hw.TaskEmbedding(3, 4),
                                   parametrization=hw.MIP(residual=False))
-    assert not hasattr(no_residual.parametrization, "theta0") and no_residual.init == "hyperfan"
+    assert not hasattr(no_residual.parametrization, "theta0") and no_residual.init == "target_stats"
     with pytest.raises(ValueError, match="residual=False"):
         no_residual.parametrization.load_theta0(no_residual.specs, target.state_dict())
     with_enc = hw.HyperNetwork(target, condition=hw.TaskEmbedding(3, 4), parametrization=hw.MIP())

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from ._parts import fmt_count, is_traced
 from .conditioning import Conditioner
 from .heads import ChunkedHead, Head
-from .parametrize.init import INIT_MODES
+from .parametrize.init import check_mode
 from .parametrize.mip import MIP
 from .targets.select import Selection, select_parameters
 from .targets.spec import SpecTable, param_count
@@ -38,11 +38,13 @@ class HyperNetwork(nn.Module):
             parameters of the target.
         exclude: names never generated (same forms), checked first.
         condition: the conditioner (the review's "input"), e.g. ``TaskEmbedding(5, 32)``.
-        trunk: the body (``MLP``, ``RNNTrunk``, ``AttentionTrunk``); default ``MLP((100,))``.
+        trunk: the body (``MLP``, ``RNNTrunk``, ``AttentionTrunk``); default ``MLP((100,))``
+            (under MIP, HyperLight's ``MIP.default_trunk()``).
         head: the output strategy (``FullHead``, ``PerTensorHead``, ``PerLayerHead``,
             ``ChunkedHead``, ``LowRankHead``); default ``ChunkedHead(4096)``.
         parametrization: ``None`` or ``MIP()``.
-        init: head initialisation, ``"hyperfan"`` (default; MIP uses ``"fan_out"``).
+        init: head initialisation (:mod:`hyperweights.parametrize.init`): ``"target_stats"``
+            (default), ``"hyperfan_in"``, ``"hyperfan_out"`` or ``"fan_out"`` (MIP's default).
         feature_scale: factor on the trunk's features before the head; default ``1/sqrt(d_h)``,
             which keeps Adam's steps on the generated weights near a plain network's (see
             :mod:`hyperweights.parametrize.init`); ``1.0`` gives unscaled features.
@@ -75,15 +77,14 @@ class HyperNetwork(nn.Module):
                 f"DataCondition(encoder), NoiseCondition(dim) or HyperparameterCondition(num); got "
                 f"{type(condition).__name__}"
             )
-        trunk = trunk if trunk is not None else default_trunk()
+        if trunk is None:
+            trunk = parametrization.default_trunk() if isinstance(parametrization, MIP) else default_trunk()
         head = head if head is not None else default_head()
         if not isinstance(trunk, Trunk) or not isinstance(head, Head):
             raise TypeError(f"trunk must be a Trunk and head a Head, got {type(trunk).__name__}, {type(head).__name__}")
         if parametrization is not None and not isinstance(parametrization, MIP):
             raise TypeError(f"parametrization must be None or MIP(), got {type(parametrization).__name__}")
-        init = init or (parametrization.head_init if parametrization is not None else "hyperfan")
-        if init not in INIT_MODES:
-            raise ValueError(f"init must be one of {INIT_MODES}, got {init!r}")
+        init = check_mode(init or (parametrization.head_init if parametrization is not None else "target_stats"))
 
         selected = select_parameters(target, generate, exclude)
         self.specs = SpecTable.from_parameters(selected)

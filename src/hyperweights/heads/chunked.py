@@ -7,7 +7,7 @@ import math
 
 from torch import Tensor, nn
 
-from ..parametrize.init import init_block, pooled_stats
+from ..parametrize.init import init_rows, pooled_stats
 from .base import Head
 
 __all__ = ["ChunkedHead"]
@@ -29,7 +29,7 @@ class ChunkedHead(Head):
         >>> head.prepare(SpecTable.from_parameters(nn.Linear(3, 2).named_parameters()))
         >>> head.num_tokens        # 8 scalars in chunks of 3
         3
-        >>> head.bind(in_dim=5, init="hyperfan")
+        >>> head.bind(in_dim=5, init="target_stats")
         >>> head(torch.randn(2, 3, 5)).shape
         torch.Size([2, 8])
     """
@@ -50,8 +50,8 @@ class ChunkedHead(Head):
 
     def bind(self, in_dim: int, init: str, feature_norm: float = 1.0) -> None:
         self.out = nn.Linear(in_dim, self.chunk_size)
-        mean, std = pooled_stats(self.specs)
-        init_block(self.out.weight, self.out.bias, slice(0, self.chunk_size), mean, std, init, feature_norm)
+        mean, std = pooled_stats(self.specs, init, in_dim, self.chunk_size)
+        init_rows(self.out.weight, self.out.bias, slice(0, self.chunk_size), mean, std, feature_norm)
 
     def forward(self, features: Tensor) -> Tensor:
         chunks = self.out(features)                                  # (W, N, chunk)

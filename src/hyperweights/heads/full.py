@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..parametrize.init import init_block
+from ..parametrize.init import init_rows, tensor_stats
 from ._grad_buffer import GradBufferLinear
 from .base import Head
 
@@ -23,7 +23,7 @@ class FullHead(Head):
         >>> from hyperweights.targets.spec import SpecTable
         >>> head = FullHead()
         >>> head.prepare(SpecTable.from_parameters(nn.Linear(3, 2).named_parameters()))
-        >>> head.bind(in_dim=5, init="hyperfan")
+        >>> head.bind(in_dim=5, init="target_stats")
         >>> head(torch.randn(4, 1, 5)).shape
         torch.Size([4, 8])
     """
@@ -35,8 +35,8 @@ class FullHead(Head):
     def bind(self, in_dim: int, init: str, feature_norm: float = 1.0) -> None:
         self.out = GradBufferLinear(in_dim, self.specs.total)
         for s in self.specs:
-            init_block(self.out.weight, self.out.bias, slice(s.offset, s.offset + s.numel),
-                       s.init_mean, s.init_std, init, feature_norm)
+            init_rows(self.out.weight, self.out.bias, slice(s.offset, s.offset + s.numel),
+                      *tensor_stats(s, self.specs, init, in_dim), feature_norm)
 
     def forward(self, features: Tensor) -> Tensor:
         return self.out(self._single(features))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..parametrize.init import init_block
+from ..parametrize.init import init_rows, tensor_stats
 from .base import Head
 
 __all__ = ["LowRankHead"]
@@ -26,7 +26,7 @@ class LowRankHead(Head):
         >>> from hyperweights.targets.spec import SpecTable
         >>> head = LowRankHead(rank=2)
         >>> head.prepare(SpecTable.from_parameters(nn.Linear(30, 20).named_parameters()))
-        >>> head.bind(in_dim=5, init="hyperfan")
+        >>> head.bind(in_dim=5, init="target_stats")
         >>> head(torch.randn(3, 1, 5)).shape
         torch.Size([3, 620])
         >>> head.out.out_features      # (20 + 30) * 2 factors + 20 bias entries
@@ -59,15 +59,14 @@ class LowRankHead(Head):
     def bind(self, in_dim: int, init: str, feature_norm: float = 1.0) -> None:
         self.out = nn.Linear(in_dim, self.emitted)
         for kind, s, off, rows, cols in self.plan:
+            mean, std = tensor_stats(s, self.specs, init, in_dim)
             if kind == "direct":
-                init_block(self.out.weight, self.out.bias, slice(off, off + s.numel),
-                           s.init_mean, s.init_std, init, feature_norm)
+                init_rows(self.out.weight, self.out.bias, slice(off, off + s.numel), mean, std, feature_norm)
             else:
                 # entries of A @ B.T sum r products: factor std (std_k^2 / r)^(1/4) matches std_k;
                 # the mean goes to neither factor (a rank-r product cannot carry a constant offset)
-                factor_std = (s.init_std ** 2 / self.rank) ** 0.25
-                init_block(self.out.weight, self.out.bias, slice(off, off + (rows + cols) * self.rank),
-                           0.0, factor_std, init, feature_norm)
+                init_rows(self.out.weight, self.out.bias, slice(off, off + (rows + cols) * self.rank),
+                          0.0, (std ** 2 / self.rank) ** 0.25, feature_norm)
 
     def forward(self, features: Tensor) -> Tensor:
         code = self.out(self._single(features))                      # (W, emitted)

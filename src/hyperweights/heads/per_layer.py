@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..parametrize.init import init_block, pooled_stats
+from ..parametrize.init import init_rows, pooled_stats
 from .base import Head
 
 __all__ = ["PerLayerHead"]
@@ -26,7 +26,7 @@ class PerLayerHead(Head):
         >>> head.prepare(SpecTable.from_parameters(net.named_parameters()))
         >>> head.num_tokens
         2
-        >>> head.bind(in_dim=5, init="hyperfan")
+        >>> head.bind(in_dim=5, init="target_stats")
         >>> head(torch.randn(2, 2, 5)).shape
         torch.Size([2, 26])
     """
@@ -49,8 +49,8 @@ class PerLayerHead(Head):
 
     def bind(self, in_dim: int, init: str, feature_norm: float = 1.0) -> None:
         self.out = nn.Linear(in_dim, self.width)
-        mean, std = pooled_stats(self.specs)
-        init_block(self.out.weight, self.out.bias, slice(0, self.width), mean, std, init, feature_norm)
+        mean, std = pooled_stats(self.specs, init, in_dim, self.width)
+        init_rows(self.out.weight, self.out.bias, slice(0, self.width), mean, std, feature_norm)
 
     def forward(self, features: Tensor) -> Tensor:
         grid = self.out(features).reshape(features.shape[0], -1)     # (W, N * width)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..parametrize.init import init_block
+from ..parametrize.init import init_rows, tensor_stats
 from .base import Head
 
 __all__ = ["PerTensorHead"]
@@ -21,7 +21,7 @@ class PerTensorHead(Head):
         >>> from hyperweights.targets.spec import SpecTable
         >>> head = PerTensorHead()
         >>> head.prepare(SpecTable.from_parameters(nn.Linear(3, 2).named_parameters()))
-        >>> head.bind(in_dim=5, init="hyperfan")
+        >>> head.bind(in_dim=5, init="target_stats")
         >>> head(torch.randn(4, 1, 5)).shape
         torch.Size([4, 8])
     """
@@ -33,7 +33,8 @@ class PerTensorHead(Head):
     def bind(self, in_dim: int, init: str, feature_norm: float = 1.0) -> None:
         self.heads = nn.ModuleList(nn.Linear(in_dim, s.numel) for s in self.specs)
         for s, lin in zip(self.specs, self.heads):
-            init_block(lin.weight, lin.bias, slice(0, s.numel), s.init_mean, s.init_std, init, feature_norm)
+            init_rows(lin.weight, lin.bias, slice(0, s.numel), *tensor_stats(s, self.specs, init, in_dim),
+                      feature_norm)
 
     def forward(self, features: Tensor) -> Tensor:
         h = self._single(features)

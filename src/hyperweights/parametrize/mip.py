@@ -10,8 +10,21 @@ Two parts, each switchable for ablations:
    the condition to norm ``sqrt(d)`` — our analogue of the paper's encoding for unbounded inputs
    (a documented deviation: the paper only defines inputs in [0, 1]).
 2. *Residual output*: ``theta = theta0 + delta_theta(c)`` with ``theta0`` an independent learned
-   parameter set, initialised from the target's own current values (its initialisation, or its
-   pretrained weights), and heads initialised with HyperLight's per-tensor fan-out rule.
+   parameter set.
+
+Initialisation, as the paper's official code (JJGO/hyperlight ``HyperNet``) does it by default:
+
+- ``theta0``: ``kaiming_normal_`` (fan-in, gain ``sqrt(2)``) for every weight matrix, zero for
+  every ``.bias`` (``theta0="kaiming"``). Vectors that are not biases (LayerNorm scales), for which
+  Kaiming is undefined (HyperLight raises), start at the target's own values. ``theta0="target"``
+  copies the target's current values instead (its initialisation, or pretrained weights; HyperLight's
+  ``HyperNet.from_existing``).
+- head: per-tensor fan-out rows, zero rows for ``.bias`` tensors (``HyperNetwork(init="fan_out")``,
+  the default under MIP, see :mod:`hyperweights.parametrize.init`), so generated biases start at 0
+  with the per-tensor heads (``FullHead``, HyperLight's design, ``PerTensorHead``, ``LowRankHead``;
+  chunked and per-layer heads share rows across tensors and cannot zero them).
+- trunk: :meth:`MIP.default_trunk` is HyperLight's, ``MLP(..., activation="leaky_relu",
+  init="fan_out")``; :class:`~hyperweights.HyperNetwork` uses it when no trunk is given.
 """
 
 from __future__ import annotations
@@ -20,6 +33,8 @@ import torch
 from torch import Tensor, nn
 
 from .._parts import Part
+from ..trunks import MLP
+from .init import is_bias
 
 __all__ = ["MIP"]
 
@@ -31,31 +46,57 @@ class MIP(Part):
         encoding: normalise conditions that are not magnitude-invariant already (True) or not.
         residual: add the independent ``theta0`` to the generated weights.
         freeze_theta0: keep ``theta0`` fixed (e.g. pretrained weights, learn only the deviation).
+        theta0: ``"kaiming"`` (HyperLight's default, see above) or ``"target"`` (the target's
+            current values).
 
     Example:
         >>> import torch
         >>> from torch import nn
         >>> import hyperweights as hw
         >>> target = nn.Linear(3, 2)
-        >>> hnet = hw.HyperNetwork(target, condition=hw.TaskEmbedding(2, 4), parametrization=hw.MIP())
-        >>> torch.equal(hnet.parametrization.theta0[:6].view(2, 3), target.weight.detach())
+        >>> hnet = hw.HyperNetwork(target, condition=hw.TaskEmbedding(2, 4), head=hw.FullHead(),
+        ...                        parametrization=hw.MIP())
+        >>> hnet(torch.tensor([0]))["bias"].abs().max().item()   # generated biases start at zero
+        0.0
+        >>> copy = hw.HyperNetwork(target, condition=hw.TaskEmbedding(2, 4), parametrization=hw.MIP(theta0="target"))
+        >>> torch.equal(copy.parametrization.theta0[:6].view(2, 3), target.weight.detach())
         True
     """
 
     #: head initialisation used under this parametrization
     head_init = "fan_out"
 
-    def __init__(self, encoding: bool = True, residual: bool = True, freeze_theta0: bool = False):
+    def __init__(self, encoding: bool = True, residual: bool = True, freeze_theta0: bool = False,
+                 theta0: str = "kaiming"):
         super().__init__()
-        self._config = {"encoding": encoding, "residual": residual, "freeze_theta0": freeze_theta0}
+        if theta0 not in ("kaiming", "target"):
+            raise ValueError(f"MIP theta0 must be 'kaiming' (HyperLight's init) or 'target' (the "
+                             f"target's current values), got {theta0!r}")
+        self._config = {"encoding": encoding, "residual": residual, "freeze_theta0": freeze_theta0,
+                        "theta0": theta0}
         self.encoding, self.residual, self.freeze_theta0 = encoding, residual, freeze_theta0
+        self.theta0_init = theta0
         if not residual:
-            self.head_init = "hyperfan"
+            self.head_init = "target_stats"
+
+    @staticmethod
+    def default_trunk(hidden: tuple[int, ...] = (100,)) -> MLP:
+        """HyperLight's trunk: LeakyReLU MLP with fan-out Kaiming weights and zero biases."""
+        return MLP(hidden, activation="leaky_relu", init="fan_out")
 
     def bind(self, specs, target_params: dict[str, Tensor]) -> None:
         if self.residual:
-            flat = torch.cat([target_params[s.name].detach().reshape(-1) for s in specs])
-            self.theta0 = nn.Parameter(flat.clone(), requires_grad=not self.freeze_theta0)
+            parts = [self._theta0_part(s, target_params[s.name].detach()) for s in specs]
+            self.theta0 = nn.Parameter(torch.cat(parts), requires_grad=not self.freeze_theta0)
+
+    def _theta0_part(self, spec, value: Tensor) -> Tensor:
+        if self.theta0_init == "target" or not (spec.is_matrix or is_bias(spec)):
+            return value.reshape(-1).clone()
+        if is_bias(spec):
+            return torch.zeros(spec.numel, dtype=value.dtype, device=value.device)
+        out = torch.empty_like(value)
+        nn.init.kaiming_normal_(out, nonlinearity="leaky_relu")   # a = 0: std sqrt(2 / fan_in)
+        return out.reshape(-1)
 
     def encode(self, cond: Tensor, already_invariant: bool) -> Tensor:
         """``(W, d) -> (W, d)`` with every row of norm ``sqrt(d)``."""

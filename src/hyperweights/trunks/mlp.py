@@ -18,10 +18,14 @@ class MLP(Trunk):
         hidden: widths of the hidden layers; ``()`` passes ``[condition ; token]`` straight to the
             head (hypnettorch's ``hnet_arch=''``).
         activation: activation after every hidden layer.
+        init: ``"fan_in"`` (default): Kaiming-normal on each layer's fan-in, so the features keep
+            the second moment of the condition, which the heads' initialisation assumes.
+            ``"fan_out"``: HyperLight's trunk (used with MIP; JJGO/hyperlight
+            ``FullyConnectedNet``): ``kaiming_normal(mode="fan_out")`` with the gain ``sqrt(2)``,
+            i.e. ``std = sqrt(2 / out_features)``. Biases start at zero in both.
 
     The first layer is split into a condition part and a token part, so with ``N`` tokens it costs
-    ``W + N`` rows rather than ``W * N``. Layers use Kaiming-normal (fan-in) initialisation so the
-    features keep the second moment of the condition, which the heads' initialisation assumes.
+    ``W + N`` rows rather than ``W * N``.
 
     Example:
         >>> trunk = MLP(hidden=(16, 16))
@@ -30,35 +34,46 @@ class MLP(Trunk):
         torch.Size([2, 5, 16])
     """
 
-    def __init__(self, hidden: tuple[int, ...] | list[int] = (100,), activation: str = "relu"):
+    def __init__(self, hidden: tuple[int, ...] | list[int] = (100,), activation: str = "relu",
+                 init: str = "fan_in"):
         super().__init__()
         hidden = tuple(int(h) for h in hidden)
         if any(h < 1 for h in hidden):
             raise ValueError(f"hidden widths must be positive, got {hidden}")
         get_activation(activation)
-        self._config = {"hidden": list(hidden), "activation": activation}
+        if init not in ("fan_in", "fan_out"):
+            raise ValueError(f"MLP init must be 'fan_in' or 'fan_out', got {init!r}")
+        self._config = {"hidden": list(hidden), "activation": activation, "init": init}
         self.hidden = hidden
         self.activation = activation
+        self.init = init
 
     def bind(self, cond_dim: int, token_dim: int, num_tokens: int) -> None:
         self.cond_dim, self.token_dim = cond_dim, token_dim
         if not self.hidden:
             self.out_dim = cond_dim + token_dim
             return
-        gain = activation_gain(self.activation)
         self.first_cond = nn.Linear(cond_dim, self.hidden[0])
         self.first_token = nn.Linear(token_dim, self.hidden[0], bias=False) if token_dim else None
         self.rest = nn.ModuleList(nn.Linear(a, b) for a, b in zip(self.hidden, self.hidden[1:]))
         self.act = get_activation(self.activation)
-        fan_in = cond_dim + token_dim
-        for layer in (self.first_cond, self.first_token):
-            if layer is not None:
-                nn.init.normal_(layer.weight, std=gain / fan_in ** 0.5)
-        nn.init.zeros_(self.first_cond.bias)
-        for layer in self.rest:
-            nn.init.normal_(layer.weight, std=gain / layer.in_features ** 0.5)
-            nn.init.zeros_(layer.bias)
         self.out_dim = self.hidden[-1]
+        self._init_weights()
+
+    @torch.no_grad()
+    def _init_weights(self) -> None:
+        # the split first layer is one Linear(cond_dim + token_dim, hidden[0]) for its fans
+        first = [(layer, self.cond_dim + self.token_dim) for layer in (self.first_cond, self.first_token)]
+        for layer, fan_in in first + [(layer, layer.in_features) for layer in self.rest]:
+            if layer is None:
+                continue
+            if self.init == "fan_out":   # HyperLight: kaiming_normal_(mode="fan_out"), a = 0
+                std = (2.0 / layer.out_features) ** 0.5
+            else:
+                std = activation_gain(self.activation) / fan_in ** 0.5
+            nn.init.normal_(layer.weight, std=std)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
 
     def forward(self, cond: Tensor, tokens: Tensor | None = None) -> Tensor:
         if not self.hidden:
