@@ -177,3 +177,24 @@ def test_model_stack_members_are_independent_and_batched():
     loss.backward()
     grads = stack.params["layers__0__weight"].grad
     assert grads[0].abs().sum() > 0 and grads[1].abs().sum() == 0     # member 0 only
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 4, 5, 6, 4.7])
+def test_cutout_cuts_exactly_the_reference_square(length):
+    """The reference's Cutout zeroes rows int(clip(cy - L/2)) .. int(clip(cy + L/2)) (and the same
+    columns): L x L pixels away from the border, clipped at it. Fractional lengths are floored."""
+    b, h = 64, 16
+    out = cutout(torch.ones(b, 1, h, h), torch.full((b,), float(length)),
+                 generator=torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(0)                      # the same centres as cutout draws
+    cy = torch.randint(0, h, (b, 1, 1), generator=gen).flatten().tolist()
+    cx = torch.randint(0, h, (b, 1, 1), generator=gen).flatten().tolist()
+    side = int(length)
+    for i in range(b):
+        expected = torch.ones(h, h)
+        y1, y2 = (int(min(max(cy[i] + s * side / 2, 0), h)) for s in (-1, 1))
+        x1, x2 = (int(min(max(cx[i] + s * side / 2, 0), h)) for s in (-1, 1))
+        expected[y1:y2, x1:x2] = 0
+        assert torch.equal(out[i, 0], expected), (i, cy[i], cx[i])
+    interior = [i for i in range(b) if side <= cy[i] < h - side and side <= cx[i] < h - side]
+    assert interior and all(int((out[i] == 0).sum()) == side * side for i in interior)

@@ -11,7 +11,12 @@ exactly this family: hyperparameter- and loss-conditioned hypernetworks). Four v
 - ``neither``: raw ``z``, no ``theta0`` (a plain hypernetwork).
 
 The hypernetwork is HyperLight's: an MLP trunk and one output layer emitting every generated
-scalar (:class:`FullHead`), initialised per tensor with the fan-out rule under MIP.
+scalar (:class:`FullHead`). ``init="hyperlight"`` (default) initialises it as the paper's code does
+(:mod:`hyperweights.parametrize.mip`): a fan-out LeakyReLU trunk, per-tensor fan-out head rows with
+zero rows for biases, and a Kaiming ``theta0`` with zero biases; the variants without ``theta0`` use
+the head init ``"target_stats"``. ``init="previous"`` is this library's earlier MIP
+initialisation, kept to measure the difference: a fan-in ReLU trunk, fan-out rows for biases too,
+and ``theta0`` copied from PyTorch's default initialisation of the target.
 
 Every variant runs for each learning rate and seed. The training loss is evaluated every
 ``eval_every`` steps on a fixed training subset at fixed ``lambda`` values; we report the steps to
@@ -54,6 +59,8 @@ class MipConfig:
     # "full": HyperLight's architecture (one output layer, per-tensor fan-out init); "chunked"
     # shares rows across chunks, so MIP's fan-out init sees the chunk size, not the tensor size
     head: str = "full"
+    init: str = "hyperlight"                  # or "previous" (see the module docstring)
+    feature_scale: float | None = 1.0         # HyperLight does not scale features; None: the core default
     lrs: tuple[float, ...] = (3e-4, 1e-3, 3e-3)
     seeds: tuple[int, ...] = (0, 1, 2)
     steps: int = 500
@@ -74,13 +81,26 @@ def _sq_weights(weights: dict[str, Tensor]) -> Tensor:
 def build(variant: str, d_in: int, classes: int, cfg: MipConfig, space: HyperparameterSpace) -> ConditionedModel:
     """The conditioned model of one ablation variant."""
     encoding, residual = VARIANTS[variant]
+    paper = cfg.init == "hyperlight"
     target = nn.Sequential(nn.Linear(d_in, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, classes))
     hnet = HyperNetwork(
         target, condition=HyperparameterCondition(len(space), encoding="cos|sin" if encoding else None),
-        trunk=MLP(cfg.trunk), head=FullHead() if cfg.head == "full" else ChunkedHead(4096, 16),
-        parametrization=MIP(encoding=encoding, residual=True) if residual else None,
-        feature_scale=1.0)  # the study's measured settings use unscaled features
+        trunk=MIP.default_trunk(cfg.trunk) if paper else MLP(cfg.trunk),
+        head=FullHead() if cfg.head == "full" else ChunkedHead(4096, 16),
+        parametrization=(MIP(encoding=encoding, residual=True, theta0="kaiming" if paper else "target")
+                         if residual else None),
+        feature_scale=cfg.feature_scale)
+    if residual and not paper and cfg.head == "full":
+        _previous_bias_rows(hnet)
     return ConditionedModel(target, space, hypernetwork=hnet)
+
+
+@torch.no_grad()
+def _previous_bias_rows(hnet: HyperNetwork) -> None:
+    """The earlier rule drew the rows of every tensor, biases included, with the fan-out std."""
+    for s in hnet.specs:
+        if s.name.endswith("bias"):
+            hnet.head.out.weight[s.offset:s.offset + s.numel].normal_(0.0, (2.0 / 1.0001 / s.numel) ** 0.5)
 
 
 def _objective(out, y, lam, weights):
@@ -167,5 +187,20 @@ def run_mip_study(cfg: MipConfig, data: dict[str, Tensor], progress=None) -> dic
         mip_wins[str(row["lr"])] = bool(others) and all(mine < o for o in others)
     return {"config": cfg.__dict__ | {"trunk": list(cfg.trunk), "lrs": list(cfg.lrs),
                                       "seeds": list(cfg.seeds), "variants": list(cfg.variants)},
-            "target_loss": target, "runs": runs, "table": table, "mip_fewest_steps_per_lr": mip_wins,
+            "initial_delta_over_theta0": initial_delta_ratio(cfg, data), "target_loss": target, "runs": runs, "table": table, "mip_fewest_steps_per_lr": mip_wins,
             "goal_mip_wins_everywhere": all(mip_wins.values())}
+
+
+def initial_delta_ratio(cfg: MipConfig, data: dict[str, Tensor]) -> dict[str, float]:
+    """``std(delta theta) / std(theta0)`` per generated tensor at initialisation (MIP variant,
+    seed 0, over the study's evaluation ``lambda`` values): how far the summed network starts from
+    ``theta0``. Generated biases report ``std(delta)`` (``theta0`` is zero for them)."""
+    space = HyperparameterSpace([Hyperparameter("weight_decay", cfg.wd_low, cfg.wd_high, scale="log")])
+    torch.manual_seed(0)
+    model = build("MIP", data["x_train"].shape[1], int(data["y_train"].max()) + 1, cfg, space)
+    hnet = model.hypernetwork
+    with torch.no_grad():
+        flat = hnet.head(hnet.features(hnet.encode(space.to_unit(space.grid(cfg.eval_lambdas)))))
+        delta, theta0 = hnet.specs.split(flat), hnet.specs.split(hnet.parametrization.theta0[None])
+    return {n: round(delta[n].std().item() / (theta0[n].std().item() if theta0[n].std() > 0 else 1.0), 4)
+            for n in hnet.specs.names}

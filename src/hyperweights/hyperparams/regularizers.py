@@ -44,8 +44,11 @@ def cutout(images: Tensor, length: Tensor, generator: torch.Generator | None = N
 
     Args:
         images: ``(B, C, H, W)`` or ``(B, H * W)`` square images (flattened ones are restored).
-        length: side of the zeroed square (fractional lengths are rounded down); centres are
-            uniform over the image and the square is clipped at the border, as in the paper.
+        length: side of the zeroed square (fractional lengths are rounded down, as the STN
+            reference code floors its discrete hyperparameters). Centres are uniform over the
+            image; the square covers rows ``[cy - ceil(L/2), cy + floor(L/2))`` (and the same
+            columns), so away from the border exactly ``L x L`` pixels are cut, and it is clipped
+            at the border, as in the reference (asteroidhouse/self-tuning-networks ``Cutout``).
 
     Example:
         >>> x = torch.ones(2, 1, 8, 8)
@@ -64,12 +67,13 @@ def cutout(images: Tensor, length: Tensor, generator: torch.Generator | None = N
     else:
         raise ValueError(f"cutout expects (B, C, H, W) or (B, H*W) images, got {tuple(images.shape)}")
     b, _, h, w = imgs.shape
-    half = _per_row(length, imgs[:, 0, 0, 0]).reshape(-1, 1, 1).floor() / 2
+    side = _per_row(length, imgs[:, 0, 0, 0]).reshape(-1, 1, 1).floor()
+    before, after = torch.floor((side + 1) / 2), torch.floor(side / 2)    # ceil(L/2), floor(L/2)
     cy = torch.randint(0, h, (b, 1, 1), generator=generator, device=imgs.device)
     cx = torch.randint(0, w, (b, 1, 1), generator=generator, device=imgs.device)
-    rows = torch.arange(h, device=imgs.device).view(1, h, 1)
-    cols = torch.arange(w, device=imgs.device).view(1, 1, w)
-    inside = ((rows - cy).abs() < half) & ((cols - cx).abs() < half)    # (B, H, W)
+    dy = torch.arange(h, device=imgs.device).view(1, h, 1) - cy
+    dx = torch.arange(w, device=imgs.device).view(1, 1, w) - cx
+    inside = (dy >= -before) & (dy < after) & (dx >= -before) & (dx < after)    # (B, H, W)
     out = imgs * (~inside).unsqueeze(1).to(imgs.dtype)
     return out.reshape(images.shape) if flat else out
 
