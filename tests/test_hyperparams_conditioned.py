@@ -132,7 +132,7 @@ def test_save_and_load_keep_declarations_and_outputs(tmp_path):
     with pytest.raises(ValueError, match="weight_decay must lie"):
         again(x, {"weight_decay": 2.0, "smoothing": 0.1})
     hw.save(model.model, tmp_path / "plain.safetensors")
-    with pytest.raises(ValueError, match="not of a ConditionedModel"):
+    with pytest.raises(ValueError, match="holds a HyperModel, not a ConditionedModel"):
         ConditionedModel.load(tmp_path / "plain.safetensors", fresh)
     with pytest.raises(ValueError, match="does not fit this target"):
         ConditionedModel.load(path, nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3)))
@@ -145,3 +145,17 @@ def test_hypernetwork_must_match_the_space():
         ConditionedModel(target, _space(), hypernetwork=hnet)
     with pytest.raises(TypeError, match="HyperparameterSpace"):
         ConditionedModel(target, {"wd": (0, 1)})
+
+
+def test_hw_save_and_load_a_conditioned_model_as_one_file(tmp_path):
+    """The core protocol: one write, the space inside it, found again by its kind."""
+    model = _model()
+    path = tmp_path / "cond.safetensors"
+    hw.save(model, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["cond.safetensors"]     # no temp file left behind
+    again = hw.load(path, nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)))
+    assert isinstance(again, ConditionedModel) and again.space == model.space
+    x, values = torch.randn(3, 6), {"weight_decay": 1e-2, "smoothing": 0.2}
+    torch.testing.assert_close(again(x, values), model(x, values))
+    with pytest.raises(TypeError, match=r"hw.load\(path, target\)"):
+        hw.load(path)

@@ -15,7 +15,7 @@ import torch
 
 from hyperweights.bench import markdown_table, write_results
 from hyperweights.bench.report import results_dir
-from benchmarks.hyperparams.mip import MipConfig, run_mip_study
+from benchmarks.hyperparams.mip import SETTINGS, MipConfig, run_mip_settings
 from benchmarks.hyperparams.stn import StnConfig, run_stn_study
 from benchmarks.hyperparams.sweep import SweepConfig, run_sweep
 
@@ -152,17 +152,23 @@ def _tables(out: dict) -> dict:
              "chosen": ", ".join(f"{k}={v:.3g}" for k, v in r["chosen"].items())}
             for r in out["stn"]["rows"]])
     if "mip" in out:
-        rows = []
-        for row in out["mip"]["table"]:
-            for variant in out["mip"]["config"]["variants"]:
-                v = row[variant]
-                rows.append({"lr": row["lr"], "variant": variant, "reached": v["reached"],
-                             "median steps to target": v["steps_median"] if v["steps_median"] is not None else "not all",
-                             "steps per seed": str(v["steps"]),
-                             "spread (max-min)": v["steps_spread"] if v["steps_spread"] is not None else "-",
-                             "final loss": f"{v['final_loss_mean']:.3f} ± {v['final_loss_std']:.3f}"})
-        tables["mip"] = markdown_table(rows)
+        tables["mip"] = markdown_table(_mip_rows(out["mip"]))
+        for name, res in out["mip"].get("settings", {}).items():
+            tables[f"mip ({name})"] = markdown_table(_mip_rows(res))
     return tables
+
+
+def _mip_rows(res: dict) -> list[dict]:
+    rows = []
+    for row in res["table"]:
+        for variant in res["config"]["variants"]:
+            v = row[variant]
+            rows.append({"lr": row["lr"], "variant": variant, "reached": v["reached"],
+                         "median steps to target": v["steps_median"] if v["steps_median"] is not None else "not all",
+                         "steps per seed": str(v["steps"]),
+                         "spread (max-min)": v["steps_spread"] if v["steps_spread"] is not None else "-",
+                         "final loss": f"{v['final_loss_mean']:.3f} ± {v['final_loss_std']:.3f}"})
+    return rows
 
 
 def main(args) -> int:
@@ -197,8 +203,9 @@ def main(args) -> int:
     if "mip" in args.parts:
         cfg = sizes["mip"]
         data = {"x_train": xtr[: n["mip_train"]], "y_train": ytr[: n["mip_train"]]}
-        with tqdm(total=len(cfg.variants) * len(cfg.lrs) * len(cfg.seeds), desc="MIP study") as bar:
-            out["mip"] = run_mip_study(cfg, data, bar)
+        runs = len(SETTINGS) * len(cfg.variants) * len(cfg.lrs) * len(cfg.seeds)
+        with tqdm(total=runs, desc="MIP study") as bar:
+            out["mip"] = run_mip_settings(cfg, data, bar)
         _plot_mip(out["mip"], results_dir() / "hyperparams_mip.png")
     out["seconds_total"] = time.perf_counter() - start
     name = "hyperparams_smoke" if args.smoke else "hyperparams"

@@ -37,6 +37,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+import hyperweights as hw
 from hyperweights.conditioning import HyperparameterCondition
 from hyperweights.heads import ChunkedHead, FullHead
 from hyperweights.hypernetwork import HyperNetwork
@@ -45,7 +46,7 @@ from hyperweights.trunks import MLP
 from hyperweights.hyperparams.conditioned import ConditionedModel
 from hyperweights.hyperparams.space import Hyperparameter, HyperparameterSpace
 
-__all__ = ["MipConfig", "VARIANTS", "run_mip_study"]
+__all__ = ["MipConfig", "SETTINGS", "VARIANTS", "run_mip_settings", "run_mip_study"]
 
 #: name -> (encoding, residual)
 VARIANTS = {"MIP": (True, True), "encoding only": (True, False), "residual only": (False, True),
@@ -72,6 +73,30 @@ class MipConfig:
     wd_high: float = 1e-2
     target_factor: float = 1.1
     variants: tuple[str, ...] = field(default_factory=lambda: tuple(VARIANTS))
+
+
+#: initialisation settings run side by side: name -> MipConfig overrides
+SETTINGS = {"hyperlight": {}, "previous": {"init": "previous"},
+            "hyperlight, core feature scale": {"feature_scale": None}}
+
+
+def run_mip_settings(cfg: MipConfig, data: dict[str, Tensor], progress=None) -> dict:
+    """:func:`run_mip_study` under every entry of :data:`SETTINGS` (``cfg`` plus its overrides).
+
+    The headline is ``"hyperlight"`` (the paper's initialisation); ``comparison`` gives, per
+    setting, the goal and the median final objective of every variant, so the initialisations can
+    be compared on one scale (each study's own target is 1.1x its own median final objective)."""
+    out = {name: run_mip_study(MipConfig(**{**cfg.__dict__, **over}), data, progress)
+           for name, over in SETTINGS.items()}
+    comparison = {name: {"goal_mip_wins_everywhere": r["goal_mip_wins_everywhere"],
+                         "mip_fewest_steps_per_lr": r["mip_fewest_steps_per_lr"],
+                         "initial_delta_over_theta0": r["initial_delta_over_theta0"],
+                         "final_loss_median": {v: statistics.median(x["curve"][-1] for x in r["runs"]
+                                                                    if x["variant"] == v)
+                                               for v in r["config"]["variants"]}}
+                  for name, r in out.items()}
+    return {**out["hyperlight"], "settings": {k: v for k, v in out.items() if k != "hyperlight"},
+            "comparison": comparison}
 
 
 def _sq_weights(weights: dict[str, Tensor]) -> Tensor:
@@ -117,7 +142,7 @@ def train_curve(model: ConditionedModel, data: dict[str, Tensor], lr: float, see
     space = model.space
     lam_eval = space.grid(cfg.eval_lambdas)
     unit_eval = space.to_unit(lam_eval)
-    opt = torch.optim.Adam(model.trainable_parameters(), lr=lr, fused=True)
+    opt = hw.make_optimizer(model.trainable_parameters(), lr)
     gen = torch.Generator().manual_seed(1000 + seed)
 
     def evaluate() -> float:

@@ -22,9 +22,7 @@ from torch.func import functional_call, vmap
 from ..conditioning import HyperparameterCondition
 from ..heads import Head
 from ..hypernetwork import HyperNetwork
-from ..io import load as _load
-from ..io import load_tensors, save_tensors
-from ..io import save as _save
+from .. import io
 from ..model import HyperModel
 from ..parametrize import MIP
 from ..targets.functional import functional_forward
@@ -79,6 +77,7 @@ def expand_groups(t: Tensor, batch: int) -> Tensor:
     return t.repeat_interleave(batch // t.shape[0], dim=0)
 
 
+@io.checkpointable("hyperparams.ConditionedModel")
 class ConditionedModel(nn.Module):
     """A target whose weights are generated from declared hyperparameters.
 
@@ -86,9 +85,12 @@ class ConditionedModel(nn.Module):
         target: any ``nn.Module`` (never mutated).
         space: the declared :class:`HyperparameterSpace`.
         generate, exclude: which target parameters are generated (see :class:`HyperNetwork`).
-        trunk, head: hypernetwork parts (default ``MLP((64,))`` and the library's default head).
+        trunk, head: hypernetwork parts (default: MIP's trunk, HyperLight's LeakyReLU fan-out
+            ``MLP((64,))``, and the library's default head).
         encoding: the condition encoding, ``"cos|sin"`` (MIP, default), ``"z|1-z"`` or ``None``.
         parametrization: ``MIP()`` by default (``theta = theta0 + delta(lambda)``), or ``None``.
+        feature_scale: the hypernetwork's feature scale; ``None`` is the core default
+            ``1/sqrt(d_h)`` (docs/hyperparams.md has the measurement behind the default).
 
     ``model(x, values)`` takes real hyperparameter values (``(W, k)``, ``(k,)`` or a dict) with
     ``W`` in {1, B} or dividing ``B`` (consecutive groups); :meth:`sweep` evaluates ``K`` values on
@@ -107,17 +109,18 @@ class ConditionedModel(nn.Module):
     def __init__(self, target: nn.Module, space: HyperparameterSpace, *, generate: Selection = None,
                  exclude: Selection = (), trunk: Trunk | None = None, head: Head | None = None,
                  encoding: str | None = "cos|sin", parametrization: MIP | None | str = "default",
-                 hypernetwork: HyperNetwork | None = None):
+                 feature_scale: float | None = None, hypernetwork: HyperNetwork | None = None):
         super().__init__()
         if not isinstance(space, HyperparameterSpace):
             raise TypeError(f"space must be a HyperparameterSpace, got {type(space).__name__}")
         if hypernetwork is None:
+            parametrization = MIP() if isinstance(parametrization, str) and parametrization == "default" else parametrization
+            if trunk is None:
+                trunk = MIP.default_trunk((64,)) if isinstance(parametrization, MIP) else MLP((64,))
             hypernetwork = HyperNetwork(
                 target, generate=generate, exclude=exclude,
-                condition=HyperparameterCondition(len(space), encoding=encoding),
-                trunk=trunk if trunk is not None else MLP((64,)), head=head,
-                parametrization=MIP() if parametrization == "default" else parametrization,
-                feature_scale=1.0)  # unscaled features: the benchmarked settings were tuned so
+                condition=HyperparameterCondition(len(space), encoding=encoding), trunk=trunk,
+                head=head, parametrization=parametrization, feature_scale=feature_scale)
         cond = hypernetwork.condition
         if not isinstance(cond, HyperparameterCondition) or cond.num != len(space):
             raise ValueError(f"the hypernetwork must be conditioned on HyperparameterCondition({len(space)}) "
@@ -181,17 +184,44 @@ class ConditionedModel(nn.Module):
         return loss_fn(out, y, lam, weights)
 
     # ------------------------------------------------------------------ checkpoints
+    def checkpoint_state(self) -> tuple[dict[str, Tensor], dict]:
+        """The hypernetwork's tensors, the target's non-generated ones, and the JSON that rebuilds
+        the design and the hyperparameter declarations (the core checkpoint protocol)."""
+        hnet = self.hypernetwork
+        tensors = {f"hypernetwork.{k}": v for k, v in hnet.state_dict().items()}
+        tensors.update({f"target.{k}": v for k, v in
+                        io._static_state(self.target, hnet.generated_parameter_names).items()})
+        return tensors, {"hypernetwork": hnet.config(), "hyperparameter_space": self.space.to_dict()}
+
+    @classmethod
+    def from_checkpoint(cls, tensors: dict[str, Tensor], config: dict, target: nn.Module | None = None,
+                        **parts) -> ConditionedModel:
+        """Rebuild from :meth:`checkpoint_state` for ``target`` (same architecture); ``parts``:
+        ``condition``/``trunk``/``head`` for parts that wrap user code."""
+        if target is None:
+            raise TypeError("a ConditionedModel checkpoint needs the target it generates for: "
+                            "hw.load(path, target)")
+        if "hyperparameter_space" not in config or "hypernetwork" not in config:
+            raise ValueError("not a ConditionedModel checkpoint: its config lacks the hyperparameter "
+                             "declarations or the hypernetwork design")
+        space = HyperparameterSpace.from_dict(config["hyperparameter_space"])
+        unknown = set(parts) - {"condition", "trunk", "head", "strict"}
+        if unknown:
+            raise TypeError(f"unknown load option(s) {sorted(unknown)}; ConditionedModel takes "
+                            "condition=, trunk=, head=, strict=")
+        model = io._load_hypernetwork("the checkpoint", tensors, {"kind": "HyperModel",
+                                      "hypernetwork": config["hypernetwork"]}, target,
+                                      parts.get("condition"), parts.get("trunk"), parts.get("head"),
+                                      parts.get("strict", True))
+        return cls(model.target, space, hypernetwork=model.hypernetwork)
+
     def save(self, path: str | os.PathLike) -> None:
-        """Write the hypernetwork, static target tensors and the hyperparameter declarations
-        (safetensors + JSON, atomic)."""
-        _save(self.model, path)
-        tensors, meta = load_tensors(path)
-        meta["hyperparameter_space"] = self.space.to_dict()
-        save_tensors(path, tensors, meta)
+        """``hyperweights.save(self, path)``: one atomic, checksummed file with the declarations."""
+        io.save(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, target: nn.Module, **overrides) -> ConditionedModel:
-        """Rebuild a saved model for ``target`` (same architecture), with its declarations.
+        """``hyperweights.load(path, target)`` for a ConditionedModel (same architecture).
 
         Example:
             >>> import tempfile
@@ -204,12 +234,8 @@ class ConditionedModel(nn.Module):
             >>> again.space == space
             True
         """
-        _, meta = load_tensors(path)
-        if "hyperparameter_space" not in meta:
-            raise ValueError(f"{path} is a hyperweights checkpoint but not of a ConditionedModel "
-                             "(no hyperparameter declarations); load it with hyperweights.load")
-        space = HyperparameterSpace.from_dict(meta["hyperparameter_space"])
-        loaded = _load(path, target, **overrides)
-        if not isinstance(loaded, HyperModel):
-            raise ValueError(f"{path} holds a bare HyperNetwork, expected a ConditionedModel checkpoint")
-        return cls(loaded.target, space, hypernetwork=loaded.hypernetwork)
+        loaded = io.load(path, target, **overrides)
+        if not isinstance(loaded, cls):
+            raise ValueError(f"{path} holds a {type(loaded).__name__}, not a ConditionedModel; load it "
+                             "with hyperweights.load")
+        return loaded

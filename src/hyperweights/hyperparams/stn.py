@@ -15,7 +15,14 @@ response on the training loss. An STN approximates ``w*(lambda)`` with gated lay
    regularizers (dropout masks, cutout) are fine.
 
 Hyperparameters live in an unconstrained space ``t``; their value is
-``space.from_unit(sigmoid(t))`` (a stretched sigmoid onto the declared range).
+``space.from_unit(sigmoid(t))``: ``sigmoid(t)`` is the unit coordinate, mapped onto the declared
+range by the declared scale. For a ``logit``-scale rate on ``[a, b]`` that is a second sigmoid,
+``sigmoid(logit(a) + sigmoid(t) (logit(b) - logit(a)))``, where the reference code uses
+``b * sigmoid(t)`` on ``[0, b]`` (``s_sigmoid``, e.g. ``0.9 sigmoid(t)`` for dropout). Both are
+monotone maps onto the range; they differ in how a step in ``t`` translates into a step in the
+rate (ours is flatter near the ends of the range). A documented deviation
+(docs/hyperparams.md); ``linear``-scale hyperparameters such as the cutout length get
+``a + (b - a) sigmoid(t)``, the reference's map.
 
 References: MacKay, Vicol, Lorraine, Duvenaud, Grosse, ICLR 2019, arXiv 1903.03088.
 """
@@ -29,9 +36,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..io import checkpointable
+from ..optim import make_optimizer
 from .space import HyperparameterSpace
 
-__all__ = ["StnHyperparameters", "StnTrainer"]
+__all__ = ["StnHyperparameters", "StnModel", "StnTrainer"]
 
 
 def _inv_softplus(x: float) -> float:
@@ -155,24 +164,29 @@ class StnTrainer:
         if any(id(p) in own for p in self.phi):
             raise ValueError("the model must not hold the StnHyperparameters (pass them separately)")
         self.hyper = [hparams.raw, hparams.raw_scale] if tune_scales else [hparams.raw]
-        self.opt_phi = torch.optim.Adam(self.phi, lr=lr, fused=True)
-        self.opt_hyper = torch.optim.Adam(self.hyper, lr=hyper_lr, fused=True)
+        # one Adam, two groups: a step only moves the tensors that have a gradient (Adam is
+        # elementwise), and a checkpoint holds both states
+        self.optimizer = make_optimizer([{"params": self.phi}, {"params": self.hyper, "lr": hyper_lr}], lr)
         self.schedule: list[dict] = []
         self.step_count = 0
 
-    def train_step(self, x: Tensor, y: Tensor) -> float:
-        """One step on ``phi`` (training loss, perturbed ``lambda``, regularizers on)."""
+    def train_loss(self, x: Tensor, y: Tensor) -> Tensor:
+        """The training loss of one batch (perturbed ``lambda``, regularizers on), with a graph to
+        ``phi`` only: the perturbation is drawn without gradient."""
         self.model.train()
         with torch.no_grad():
             t = self.hparams.perturb(x.shape[0], self.generator, self.per_example)
         values = self.hparams.values(t)
         if self.augment is not None:
             x = self.augment(x, values)
-        loss = self.loss(self.model(x, t, values), y)
-        grads = torch.autograd.grad(loss, self.phi)
-        for p, g in zip(self.phi, grads):
-            p.grad = g
-        self.opt_phi.step()
+        return self.loss(self.model(x, t, values), y)
+
+    def train_step(self, x: Tensor, y: Tensor) -> float:
+        """One step on ``phi`` (training loss, perturbed ``lambda``, regularizers on)."""
+        loss = self.train_loss(x, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
         self.step_count += 1
         return loss.item()
 
@@ -190,9 +204,10 @@ class StnTrainer:
             grads = torch.autograd.grad(objective, self.hyper)
         finally:
             self.model.train(was)
+        self.optimizer.zero_grad(set_to_none=True)          # phi keeps no gradient: not stepped
         for p, g in zip(self.hyper, grads):
             p.grad = g
-        self.opt_hyper.step()
+        self.optimizer.step()
         self.record()
         return loss.item()
 
@@ -210,3 +225,68 @@ class StnTrainer:
         for _ in range(self.val_steps):
             vl = self.val_step(*next(val_batches))
         return tl, vl
+
+
+@checkpointable("hyperparams.StnModel")
+class StnModel(nn.Module):
+    """A Self-Tuning Network: the gated network and the hyperparameters it tunes, as one module
+    (what :func:`hyperweights.hyperparams.fit` trains and :func:`hyperweights.save` stores).
+
+    Args:
+        network: called as ``network(x, t (B, h), values {name: (B,)})``, e.g. :class:`StnMLP`.
+        space: the tuned hyperparameters.
+        init: their initial real values (default: the middle of each range in unit coordinates).
+        init_scale: initial perturbation scale ``softplus(sigma)`` (the reference's 0.5).
+
+    ``model(x)`` runs the network at the current, unperturbed ``lambda``.
+
+    Example:
+        >>> import tempfile
+        >>> import hyperweights as hw
+        >>> from hyperweights.hyperparams import Hyperparameter, HyperparameterSpace, StnMLP
+        >>> space = HyperparameterSpace([Hyperparameter("dropout", 0.01, 0.9, scale="logit")])
+        >>> model = StnModel(StnMLP((4, 8, 3), 1, hidden_dropout=("dropout",)), space, {"dropout": 0.05})
+        >>> path = tempfile.mkdtemp() + "/stn.safetensors"
+        >>> hw.save(model, path)
+        >>> again = hw.load(path, network=StnMLP((4, 8, 3), 1, hidden_dropout=("dropout",)))
+        >>> x = torch.randn(2, 4)
+        >>> torch.equal(again.eval()(x), model.eval()(x)), round(again.hparams.current()["dropout"], 3)
+        (True, 0.05)
+    """
+
+    def __init__(self, network: nn.Module, space: HyperparameterSpace, init: dict[str, float] | None = None,
+                 init_scale: float = 0.5):
+        super().__init__()
+        if not isinstance(network, nn.Module):
+            raise TypeError(f"network must be an nn.Module called as network(x, t, values), got "
+                            f"{type(network).__name__}")
+        if not isinstance(space, HyperparameterSpace):
+            raise TypeError(f"space must be a HyperparameterSpace, got {type(space).__name__}")
+        self.network = network
+        self.hparams = StnHyperparameters(space, init, init_scale)
+
+    @property
+    def space(self) -> HyperparameterSpace:
+        return self.hparams.space
+
+    def forward(self, x: Tensor) -> Tensor:
+        t = self.hparams.raw.unsqueeze(0).expand(x.shape[0], -1)
+        return self.network(x, t, self.hparams.values(t))
+
+    def checkpoint_state(self) -> tuple[dict[str, Tensor], dict]:
+        return dict(self.state_dict()), {"space": self.space.to_dict(),
+                                         "network_class": type(self.network).__name__}
+
+    @classmethod
+    def from_checkpoint(cls, tensors: dict[str, Tensor], config: dict, network: nn.Module | None = None) -> StnModel:
+        if network is None:
+            raise TypeError(f"an StnModel checkpoint stores the weights of a "
+                            f"{config.get('network_class', 'network')}, not its code: pass a freshly "
+                            "built one, hw.load(path, network=...)")
+        model = cls(network, HyperparameterSpace.from_dict(config["space"]))
+        try:
+            model.load_state_dict(tensors)
+        except RuntimeError as err:
+            raise ValueError(f"the checkpoint's tensors do not fit the given network "
+                             f"({type(network).__name__}; saved: {config.get('network_class')}): {err}") from err
+        return model
