@@ -147,7 +147,17 @@ class ConditionedModel(nn.Module):
 
     def forward(self, x: Tensor, values) -> Tensor:
         """``x: (B, ...)``, ``values``: ``(W, k)`` real values (or a dict) -> target output."""
-        return grouped_forward(self.target, self.weights(values), x)
+        weights = self.weights(values)
+        return self._run(lambda: grouped_forward(self.target, weights, x), x)
+
+    def _run(self, call, x):
+        # the target's own error (e.g. a matmul shape) names no part; say which input failed
+        try:
+            return call()
+        except RuntimeError as err:
+            raise ValueError(f"the target {type(self.target).__name__} failed on x of shape "
+                             f"{tuple(x.shape)} with the generated weights: {err}. Check that x has "
+                             "the shape the target expects") from err
 
     def forward_unit(self, x: Tensor, unit: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """Like :meth:`forward` but from unit coordinates ``(W, k)`` (no range check: safe under
@@ -157,7 +167,8 @@ class ConditionedModel(nn.Module):
 
     def sweep(self, x: Tensor, values) -> Tensor:
         """``K`` hyperparameter values on the same ``x`` in one vmapped call: ``(K, B, ...)``."""
-        return self.model.ensemble(x, self.space.to_unit(values))
+        unit = self.space.to_unit(values)
+        return self._run(lambda: self.model.ensemble(x, unit), x)
 
     def step_loss(self, x: Tensor, y: Tensor, loss_fn: LossFn, groups: int | str = 1,
                   generator: torch.Generator | None = None) -> Tensor:

@@ -10,7 +10,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .._parts import is_traced
+
 __all__ = ["dropout", "cutout", "l2_penalty"]
+
+
+def _check_range(p: Tensor, what: str, low: float, high: float, high_open: bool) -> None:
+    # a data-dependent check: skipped under vmap/compile, where keeping values valid is the caller's job
+    if is_traced(p):
+        return
+    bad = (p < low) | ((p >= high) if high_open else (p > high)) | ~torch.isfinite(p)
+    if bad.any():
+        raise ValueError(f"{what} must lie in [{low}, {high}{')' if high_open else ']'}, got "
+                         f"{p[bad].flatten()[:5].tolist()}")
 
 
 def _per_row(p: Tensor, like: Tensor) -> Tensor:
@@ -35,6 +47,7 @@ def dropout(x: Tensor, p: Tensor, training: bool = True) -> Tensor:
     if not training:
         return x
     p = _per_row(p, x)
+    _check_range(p, "a dropout rate", 0.0, 1.0, high_open=True)
     keep = (torch.rand_like(x) >= p).to(x.dtype)
     return x * keep / (1 - p).clamp_min(1e-6)
 
@@ -67,7 +80,9 @@ def cutout(images: Tensor, length: Tensor, generator: torch.Generator | None = N
     else:
         raise ValueError(f"cutout expects (B, C, H, W) or (B, H*W) images, got {tuple(images.shape)}")
     b, _, h, w = imgs.shape
-    side = _per_row(length, imgs[:, 0, 0, 0]).reshape(-1, 1, 1).floor()
+    side = _per_row(length, imgs[:, 0, 0, 0])
+    _check_range(side, "a cutout length", 0.0, float("inf"), high_open=False)
+    side = side.reshape(-1, 1, 1).floor()
     before, after = torch.floor((side + 1) / 2), torch.floor(side / 2)    # ceil(L/2), floor(L/2)
     cy = torch.randint(0, h, (b, 1, 1), generator=generator, device=imgs.device)
     cx = torch.randint(0, w, (b, 1, 1), generator=generator, device=imgs.device)
@@ -88,5 +103,8 @@ def l2_penalty(weights: dict[str, Tensor], strength: Tensor, names: list[str] | 
         tensor(4.5000)
     """
     names = names if names is not None else list(weights)
+    unknown = [n for n in names if n not in weights]
+    if unknown:
+        raise KeyError(f"l2_penalty: no generated weights named {unknown}; the weights are {sorted(weights)}")
     sq = sum(weights[n].pow(2).flatten(1).sum(1) for n in names)
     return (torch.as_tensor(strength, dtype=sq.dtype) * sq).mean()

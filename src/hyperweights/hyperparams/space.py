@@ -79,6 +79,9 @@ class Hyperparameter:
             raise ValueError(f"{self.name}: scale must be one of {SCALES}, got {self.scale!r}")
         if self.out_of_range not in ("error", "clamp"):
             raise ValueError(f"{self.name}: out_of_range must be 'error' or 'clamp', got {self.out_of_range!r}")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (self.low, self.high)):
+            raise TypeError(f"{self.name}: low and high must be real numbers, got low={self.low!r}, "
+                            f"high={self.high!r}")
         low, high = float(self.low), float(self.high)
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
             raise ValueError(f"{self.name}: need finite low < high, got low={self.low}, high={self.high}")
@@ -190,6 +193,9 @@ class HyperparameterSpace:
                 raise ValueError(f"hyperparameter value lengths must agree (or be 1), got "
                                  f"{ {n: c.numel() for n, c in zip(self.names, cols)} }")
             return torch.stack([c.expand(width) for c in cols], dim=1)
+        if not isinstance(values, (Tensor, list, tuple, int, float)) or isinstance(values, bool):
+            raise TypeError(f"hyperparameter values must be a dict {{name: value}} for {self.names} or a "
+                            f"(W, {len(self)}) tensor, got {type(values).__name__} {values!r}")
         values = torch.as_tensor(values, dtype=torch.float64)
         if values.ndim == 0 and len(self) == 1:
             values = values.reshape(1, 1)
@@ -221,6 +227,8 @@ class HyperparameterSpace:
     # ------------------------------------------------------------------ sampling
     def sample_unit(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` unit coordinates ``(n, k)``, uniform in [0, 1]^k (i.e. log-uniform on log scales)."""
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"the number of samples must be a positive integer, got {n!r}")
         return torch.rand(n, len(self), generator=generator)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:

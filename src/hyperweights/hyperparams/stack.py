@@ -42,9 +42,14 @@ class ModelStack(nn.Module):
 
     def __init__(self, make: Callable[[], nn.Module], k: int):
         super().__init__()
-        if k < 1:
-            raise ValueError(f"a ModelStack needs k >= 1 members, got {k}")
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"a ModelStack needs k >= 1 members, got {k!r}")
+        if isinstance(make, nn.Module) or not callable(make):
+            raise TypeError(f"make must be a function returning a fresh module (e.g. lambda: nn.Linear(3, 2)), "
+                            f"got {type(make).__name__}")
         members = [make() for _ in range(k)]
+        if not all(isinstance(m, nn.Module) for m in members):
+            raise TypeError(f"make() must return an nn.Module, got {type(members[0]).__name__}")
         params, buffers = stack_module_state(members)
         if buffers:
             raise ValueError(f"ModelStack members must not hold buffers (got {sorted(buffers)}); "
@@ -67,4 +72,10 @@ class ModelStack(nn.Module):
         def one(p, *args):
             return functional_call(base, p, (x, *args))
 
-        return vmap(one, in_dims=(0, *[0] * len(member_args)), randomness="different")(params, *member_args)
+        try:
+            return vmap(one, in_dims=(0, *[0] * len(member_args)), randomness="different")(params, *member_args)
+        except RuntimeError as err:     # the members' own error names no input: say which failed
+            raise ValueError(f"the stacked {type(base).__name__} members failed on x of shape "
+                             f"{tuple(x.shape)} (extra arguments: "
+                             f"{[tuple(a.shape) for a in member_args]}, each with a leading K={self.k}): "
+                             f"{err}") from err

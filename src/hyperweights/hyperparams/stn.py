@@ -152,6 +152,10 @@ class StnTrainer:
                  train_steps: int = 2, val_steps: int = 1, tune_scales: bool = True,
                  loss: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
                  generator: torch.Generator | None = None, per_example: bool = True):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be an nn.Module called as model(x, t, values), got {type(model).__name__}")
+        if not isinstance(hparams, StnHyperparameters):
+            raise TypeError(f"hparams must be StnHyperparameters(space, init), got {type(hparams).__name__}")
         if train_steps < 1 or val_steps < 1:
             raise ValueError(f"train_steps and val_steps must be >= 1, got {train_steps}, {val_steps}")
         self.model, self.hparams, self.augment, self.loss = model, hparams, augment, loss

@@ -72,6 +72,8 @@ class StnLinear(StnLayer):
 
     def __init__(self, in_features: int, out_features: int, num_hparams: int, bias: bool = True):
         super().__init__()
+        if min(in_features, out_features) < 1:
+            raise ValueError(f"StnLinear needs in_features and out_features >= 1, got {in_features}, {out_features}")
         self.in_features, self.out_features = in_features, out_features
         self.elem = nn.Linear(in_features, out_features, bias=bias)
         self.hyper_weight = nn.Parameter(torch.empty(out_features, in_features))
@@ -83,6 +85,9 @@ class StnLinear(StnLayer):
         self._init_gate(num_hparams, out_features)
 
     def forward(self, x: Tensor, hparams: Tensor) -> Tensor:
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ValueError(f"StnLinear({self.in_features}, {self.out_features}) expects x of shape "
+                             f"(B, {self.in_features}), got {tuple(x.shape)}")
         e, f = self.gates(hparams, x.shape[0])
         out = self.scale * self.elem(x) + e * F.linear(x, self.hyper_weight)
         if self.hyper_bias is not None:
