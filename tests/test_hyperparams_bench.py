@@ -24,6 +24,11 @@ def test_bench_smoke_writes_json_plots_and_tables(tmp_path, monkeypatch):
     assert all(0 <= r["test_acc"] <= 1 for r in stn["rows"])
     mip = data["mip"]
     assert {r["variant"] for r in mip["runs"]} == {"MIP", "encoding only", "residual only", "neither"}
+    # the paper's initialisation is the headline, the earlier one and the core feature scale beside it
+    assert set(mip["settings"]) == {"previous", "hyperlight, core feature scale"}
+    assert set(mip["comparison"]) == {"hyperlight", "previous", "hyperlight, core feature scale"}
+    assert mip["initial_delta_over_theta0"]["0.bias"] == 0.0      # zero generated biases at init
+    assert mip["settings"]["previous"]["initial_delta_over_theta0"]["0.bias"] > 0
     for name in ("sweep", "stn_schedule", "mip"):
         png = tmp_path / f"hyperparams_{name}.png"
         assert png.stat().st_size > 1000

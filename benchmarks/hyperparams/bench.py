@@ -14,6 +14,7 @@ import time
 import torch
 
 from hyperweights.bench import markdown_table, write_results
+from hyperweights.bench.plotting import pyplot
 from hyperweights.bench.report import results_dir
 from benchmarks.hyperparams.mip import SETTINGS, MipConfig, run_mip_settings
 from benchmarks.hyperparams.stn import StnConfig, run_stn_study
@@ -57,9 +58,7 @@ def _sizes(smoke: bool) -> dict:
 
 
 def _plot_sweep(res: dict, path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
     ax.plot(res["lambda_grid"], res["grid_val_loss"], "o", color="C0",
             label=f"{len(res['lambda_grid'])} separately trained networks")
@@ -79,9 +78,7 @@ def _plot_sweep(res: dict, path) -> None:
 
 
 def _plot_schedule(res: dict, path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     runs = [("paper's init", res["schedule"], "-")]
     if res.get("stn_poor_init", {}).get("schedule"):
         runs.append(("poor init", res["stn_poor_init"]["schedule"], "--"))
@@ -105,9 +102,7 @@ def _plot_schedule(res: dict, path) -> None:
 
 
 def _plot_mip(res: dict, path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import statistics
     cfg = res["config"]
     lrs = cfg["lrs"]

@@ -34,7 +34,7 @@ import statistics
 from dataclasses import dataclass, field
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn import functional as F
 
 import hyperweights as hw
@@ -43,8 +43,7 @@ from hyperweights.heads import ChunkedHead, FullHead
 from hyperweights.hypernetwork import HyperNetwork
 from hyperweights.parametrize import MIP
 from hyperweights.trunks import MLP
-from hyperweights.hyperparams.conditioned import ConditionedModel
-from hyperweights.hyperparams.space import Hyperparameter, HyperparameterSpace
+from hyperweights.hyperparams import ConditionedModel, Hyperparameter, HyperparameterSpace, squared_norms
 
 __all__ = ["MipConfig", "SETTINGS", "VARIANTS", "run_mip_settings", "run_mip_study"]
 
@@ -99,15 +98,11 @@ def run_mip_settings(cfg: MipConfig, data: dict[str, Tensor], progress=None) -> 
             "comparison": comparison}
 
 
-def _sq_weights(weights: dict[str, Tensor]) -> Tensor:
-    return sum(w.pow(2).flatten(1).sum(1) for n, w in weights.items() if n.endswith("weight"))
-
-
 def build(variant: str, d_in: int, classes: int, cfg: MipConfig, space: HyperparameterSpace) -> ConditionedModel:
     """The conditioned model of one ablation variant."""
     encoding, residual = VARIANTS[variant]
     paper = cfg.init == "hyperlight"
-    target = nn.Sequential(nn.Linear(d_in, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, classes))
+    target = hw.mlp((d_in, cfg.hidden, classes))
     hnet = HyperNetwork(
         target, condition=HyperparameterCondition(len(space), encoding="cos|sin" if encoding else None),
         trunk=MIP.default_trunk(cfg.trunk) if paper else MLP(cfg.trunk),
@@ -131,7 +126,7 @@ def _previous_bias_rows(hnet: HyperNetwork) -> None:
 def _objective(out, y, lam, weights):
     k = lam["weight_decay"].shape[0]
     ce = F.cross_entropy(out, y, reduction="none").view(k, -1).mean(1)
-    return (ce + lam["weight_decay"] * _sq_weights(weights)).mean()
+    return (ce + lam["weight_decay"] * squared_norms(weights)).mean()
 
 
 def train_curve(model: ConditionedModel, data: dict[str, Tensor], lr: float, seed: int,
@@ -151,7 +146,7 @@ def train_curve(model: ConditionedModel, data: dict[str, Tensor], lr: float, see
             out = model.model.ensemble(xe, unit_eval)                 # (K, N, C)
             ce = F.cross_entropy(out.flatten(0, 1), ye.repeat(len(lam_eval)), reduction="none")
             ce = ce.view(len(lam_eval), -1).mean(1)
-            value = (ce + lam_eval[:, 0] * _sq_weights(weights)).mean().item()
+            value = (ce + lam_eval[:, 0] * squared_norms(weights)).mean().item()
         return value if math.isfinite(value) else float("inf")
 
     curve = [evaluate()]

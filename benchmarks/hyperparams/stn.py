@@ -27,11 +27,9 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from hyperweights.hyperparams.models import DropoutMLP, StnMLP
-from hyperweights.hyperparams.regularizers import cutout
-from hyperweights.hyperparams.space import Hyperparameter, HyperparameterSpace
-from hyperweights.hyperparams.stack import ModelStack
-from hyperweights.hyperparams.stn import StnHyperparameters, StnTrainer
+import hyperweights as hw
+from hyperweights.hyperparams import (DropoutMLP, Hyperparameter, HyperparameterSpace, HyperparamsConfig,
+                                      ModelStack, StnMLP, StnModel, cutout, fit)
 
 __all__ = ["StnConfig", "run_stn_study", "stn_space"]
 
@@ -92,7 +90,7 @@ def _train_stack(values: Tensor, cfg: StnConfig, data: dict, sizes, seed: int, p
     k = values.shape[0]
     torch.manual_seed(seed)
     stack = ModelStack(lambda: DropoutMLP(sizes, cutout=True), k)
-    opt = torch.optim.Adam(stack.parameters(), lr=cfg.lr, fused=True)
+    opt = hw.make_optimizer(stack.parameters(), cfg.lr)
     gen = torch.Generator().manual_seed(seed)
     batches = _batches(data["x_train"], data["y_train"], cfg.batch, gen)
     rates = values.to(torch.float32).unsqueeze(1).expand(k, cfg.batch, values.shape[1])
@@ -127,42 +125,26 @@ def _select(res: dict, members: list[int]) -> dict:
 
 
 def _run_stn(cfg: StnConfig, data: dict, sizes, space, init: dict, tune: bool, progress=None) -> dict:
-    """One STN run from ``init`` (``tune=False``: the same network and perturbations, training
-    steps only, lambda stays at ``init``)."""
+    """One STN run from ``init`` through :func:`hyperweights.hyperparams.fit` (``tune=False``:
+    the same network and perturbations, training steps only, lambda stays at ``init``)."""
     torch.manual_seed(cfg.seed)
-    model = StnMLP(sizes, num_hparams=len(space), input_dropout="dropout_in",
-                   hidden_dropout=("dropout_h1", "dropout_h2"))
-    hparams = StnHyperparameters(space, init, init_scale=cfg.init_scale)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    trainer = StnTrainer(model, hparams, augment=lambda x, v: cutout(x, v["cutout"], gen),
-                         lr=cfg.lr, hyper_lr=cfg.hyper_lr, entropy_weight=cfg.entropy_weight,
-                         generator=gen)
-    train_it = _batches(data["x_train"], data["y_train"], cfg.batch, gen)
-    val_it = _batches(data["x_val"], data["y_val"], cfg.batch, gen)
-    trainer.record()
-    start = time.perf_counter()
-    if tune:
-        for _ in range(cfg.warmup):
-            trainer.train_step(*next(train_it))
-        rounds = math.ceil((cfg.steps - cfg.warmup) / trainer.train_steps)
-        for r in range(rounds):
-            trainer.step(train_it, val_it)
-            if progress is not None and r % 50 == 0:
-                progress.set_postfix_str(f"stn round {r}/{rounds}")
-    else:
-        for _ in range(cfg.steps):
-            trainer.train_step(*next(train_it))
-    seconds = time.perf_counter() - start
+    network = StnMLP(sizes, num_hparams=len(space), input_dropout="dropout_in",
+                     hidden_dropout=("dropout_h1", "dropout_h2"))
+    model = StnModel(network, space, init, init_scale=cfg.init_scale)
+    config = HyperparamsConfig(steps=cfg.steps, warmup=cfg.warmup if tune else cfg.steps,
+                               batch_size=cfg.batch, lr=cfg.lr, hyper_lr=cfg.hyper_lr,
+                               entropy_weight=cfg.entropy_weight, seed=cfg.seed,
+                               progress=progress is not None)
+    result = fit(model, (data["x_train"], data["y_train"]), config, val_data=(data["x_val"], data["y_val"]),
+                 augment=lambda x, v: cutout(x, v["cutout"]))
     model.eval()
     with torch.no_grad():
-        def final(x):
-            t = hparams.raw.unsqueeze(0).expand(x.shape[0], -1)
-            return model(x, t, hparams.values(t))
-        val = _score(final(data["x_val"]).unsqueeze(0), data["y_val"])
-        test = _score(final(data["x_test"]).unsqueeze(0), data["y_test"])
-    return {"init": init, "final": hparams.current(), "val_loss": val[0].item(), "test_loss": test[0].item(),
-            "test_acc": test[1].item(), "seconds": seconds, "train_steps": trainer.step_count,
-            "val_steps": len(trainer.schedule) - 1, "schedule": trainer.schedule if tune else None}
+        val = _score(model(data["x_val"]).unsqueeze(0), data["y_val"])
+        test = _score(model(data["x_test"]).unsqueeze(0), data["y_test"])
+    schedule = result.extra["schedule"]
+    return {"init": init, "final": model.hparams.current(), "val_loss": val[0].item(),
+            "test_loss": test[0].item(), "test_acc": test[1].item(), "seconds": result.seconds,
+            "train_steps": result.steps, "val_steps": len(schedule) - 1, "schedule": schedule if tune else None}
 
 
 def run_stn_study(cfg: StnConfig, data: dict[str, Tensor], progress=None) -> dict:

@@ -14,15 +14,15 @@ import time
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+import hyperweights as hw
 from hyperweights.heads import ChunkedHead, FullHead, LowRankHead
 from hyperweights.trunks import MLP
-from hyperweights.hyperparams.conditioned import ConditionedModel
-from hyperweights.hyperparams.space import Hyperparameter, HyperparameterSpace
-from hyperweights.hyperparams.stack import ModelStack
+from hyperweights.hyperparams import (ConditionedModel, Hyperparameter, HyperparameterSpace, ModelStack,
+                                      squared_norms)
 
 __all__ = ["SweepConfig", "run_sweep"]
 
@@ -45,6 +45,7 @@ class SweepConfig:
     block: int = 100                # steps per timing block (interleaving)
     balance: str = "log"            # per-lambda loss scaling of the conditioned objective
     schedule: str = "constant"      # learning rate of both trainings: "constant" or "cosine" decay
+    feature_scale: float | None = None   # the core default (1/sqrt(d_h)); 1.0 was the earlier pin
     seed: int = 0
 
 
@@ -56,15 +57,6 @@ def _head(cfg: SweepConfig):
     if cfg.head.startswith("lowrank"):
         return LowRankHead(int(cfg.head[len("lowrank"):] or 8))
     raise ValueError(f"unknown head {cfg.head!r}; use 'chunked', 'full' or 'lowrankR'")
-
-
-def _target(d_in: int, hidden: int, classes: int) -> nn.Module:
-    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, classes))
-
-
-def _sq_weights(weights: dict[str, Tensor]) -> Tensor:
-    """``sum ||W||^2`` over the weight matrices, per member: ``(K,)``."""
-    return sum(w.pow(2).flatten(1).sum(1) for n, w in weights.items() if n.endswith("weight"))
 
 
 def run_sweep(cfg: SweepConfig, data: dict[str, Tensor], progress=None) -> dict:
@@ -80,12 +72,13 @@ def run_sweep(cfg: SweepConfig, data: dict[str, Tensor], progress=None) -> dict:
     lam = grid[:, 0]
 
     torch.manual_seed(cfg.seed)
-    stack = ModelStack(lambda: _target(d_in, cfg.hidden, classes), cfg.grid_points)
+    sizes = (d_in, cfg.hidden, classes)
+    stack = ModelStack(lambda: hw.mlp(sizes), cfg.grid_points)
     torch.manual_seed(cfg.seed)
-    cond = ConditionedModel(_target(d_in, cfg.hidden, classes), space, trunk=MLP(cfg.trunk),
-                            head=_head(cfg))
-    opt_grid = torch.optim.Adam(stack.parameters(), lr=cfg.lr, fused=True)
-    opt_cond = torch.optim.Adam(cond.trainable_parameters(), lr=cfg.cond_lr or cfg.lr, fused=True)
+    cond = ConditionedModel(hw.mlp(sizes), space, trunk=MLP(cfg.trunk), head=_head(cfg),
+                            feature_scale=cfg.feature_scale)
+    opt_grid = hw.make_optimizer(stack.parameters(), cfg.lr)
+    opt_cond = hw.make_optimizer(cond.trainable_parameters(), cfg.cond_lr or cfg.lr)
     if cfg.schedule not in ("constant", "cosine"):
         raise ValueError(f"schedule must be 'constant' or 'cosine', got {cfg.schedule!r}")
     cosine = cfg.schedule == "cosine"
@@ -100,19 +93,19 @@ def run_sweep(cfg: SweepConfig, data: dict[str, Tensor], progress=None) -> dict:
         out = stack(xtr[idx])                                  # (K, B, C)
         ce = F.cross_entropy(out.flatten(0, 1), ytr[idx].repeat(cfg.grid_points), reduction="none")
         ce = ce.view(cfg.grid_points, -1).mean(1)
-        loss = (ce + lam * _sq_weights(stack.member_params())).sum()   # members are independent
+        loss = (ce + lam * squared_norms(stack.member_params())).sum()   # members are independent
         opt_grid.zero_grad(set_to_none=True)
         loss.backward()
         opt_grid.step()
         if sched_grid is not None:
             sched_grid.step()
 
-    ref_sq = _sq_weights({n: p.detach()[None] for n, p in cond.target.named_parameters()}).item()
+    ref_sq = squared_norms({n: p.detach()[None] for n, p in cond.target.named_parameters()}).item()
 
     def cond_loss(out, y, lam_g, weights):
         wd = lam_g["weight_decay"]
         ce = F.cross_entropy(out, y, reduction="none").view(wd.shape[0], -1).mean(1)
-        obj = ce + wd * _sq_weights(weights)
+        obj = ce + wd * squared_norms(weights)
         # Scaling each lambda's objective by a positive c(lambda) keeps its minimiser (the best
         # response) but balances gradient sizes across lambda, which share one Adam state.
         if cfg.balance == "log":

@@ -33,6 +33,7 @@ from .models import StnMLP as StnMLP
 from .regularizers import cutout as cutout
 from .regularizers import dropout as dropout
 from .regularizers import l2_penalty as l2_penalty
+from .regularizers import squared_norms as squared_norms
 from .space import Hyperparameter as Hyperparameter
 from .space import HyperparameterSpace as HyperparameterSpace
 from .stack import ModelStack as ModelStack
@@ -46,5 +47,5 @@ __all__ = [
     "ConditionedModel", "DropoutMLP", "Hyperparameter", "HyperparameterSpace", "HyperparamsConfig",
     "ModelStack", "StnConv2d", "StnConvNet", "StnHyperparameters", "StnLinear", "StnMLP", "StnModel",
     "StnTrainer", "cutout", "dropout", "evaluate", "expand_groups", "fit", "grouped_forward",
-    "l2_penalty", "weight_decay_objective",
+    "l2_penalty", "squared_norms", "weight_decay_objective",
 ]

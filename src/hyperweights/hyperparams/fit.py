@@ -38,6 +38,7 @@ from torch.nn import functional as F
 from ..optim import make_optimizer
 from ..training import FitResult, TrainConfig, config_field, train_loop
 from .conditioned import ConditionedModel
+from .regularizers import squared_norms
 from .stn import StnModel, StnTrainer
 
 __all__ = ["HyperparamsConfig", "fit", "evaluate", "weight_decay_objective"]
@@ -77,11 +78,6 @@ class HyperparamsConfig(TrainConfig):
                       and self.entropy_weight >= 0, "a number >= 0")
 
 
-def _sq_weights(weights: dict[str, Tensor]) -> Tensor:
-    """``sum ||W||^2`` over the generated weight matrices and kernels, per weight set: ``(K,)``."""
-    return sum(w.pow(2).flatten(1).sum(1) for w in weights.values() if w.ndim > 2)
-
-
 def weight_decay_objective(out: Tensor, y: Tensor, lam: dict[str, Tensor], weights: dict[str, Tensor]) -> Tensor:
     """``mean_k log(CE_k + weight_decay_k * sum ||W_k||^2)``: one term per ``lambda`` group.
 
@@ -94,7 +90,7 @@ def weight_decay_objective(out: Tensor, y: Tensor, lam: dict[str, Tensor], weigh
                        f"{sorted(lam)}); pass your own loss=loss(out, y, lam, weights) to fit")
     wd = lam["weight_decay"]
     ce = F.cross_entropy(out, y, reduction="none").view(wd.shape[0], -1).mean(1)
-    return torch.log(ce + wd * _sq_weights(weights)).mean()
+    return torch.log(ce + wd * squared_norms(weights)).mean()
 
 
 def _check_data(data, names=("x", "y")) -> tuple[Tensor, Tensor]:

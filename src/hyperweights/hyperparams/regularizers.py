@@ -12,7 +12,7 @@ from torch import Tensor
 
 from .._parts import is_traced
 
-__all__ = ["dropout", "cutout", "l2_penalty"]
+__all__ = ["dropout", "cutout", "l2_penalty", "squared_norms"]
 
 
 def _check_range(p: Tensor, what: str, low: float, high: float, high_open: bool) -> None:
@@ -93,6 +93,24 @@ def cutout(images: Tensor, length: Tensor, generator: torch.Generator | None = N
     return out.reshape(images.shape) if flat else out
 
 
+def squared_norms(weights: dict[str, Tensor], names: list[str] | None = None) -> Tensor:
+    """``sum_n ||theta_k[n]||^2`` per weight set: ``(K,)`` from ``{name: (K, *shape)}``.
+
+    Args:
+        names: the tensors to sum; default the weight matrices and kernels (``ndim > 2`` with
+            the leading ``K``), i.e. weight decay without the biases.
+
+    Example:
+        >>> squared_norms({"0.weight": torch.ones(2, 3, 3), "0.bias": torch.ones(2, 3)})
+        tensor([9., 9.])
+    """
+    names = [n for n, w in weights.items() if w.ndim > 2] if names is None else names
+    unknown = [n for n in names if n not in weights]
+    if unknown:
+        raise KeyError(f"no generated weights named {unknown}; the weights are {sorted(weights)}")
+    return sum(weights[n].pow(2).flatten(1).sum(1) for n in names)
+
+
 def l2_penalty(weights: dict[str, Tensor], strength: Tensor, names: list[str] | None = None) -> Tensor:
     """``mean_k strength_k * sum ||theta_k||^2`` over the generated tensors (``(K, *shape)``),
     a weight-decay term per weight set (biases included unless ``names`` selects).
@@ -102,9 +120,5 @@ def l2_penalty(weights: dict[str, Tensor], strength: Tensor, names: list[str] | 
         >>> l2_penalty(w, torch.tensor([1.0, 0.0]))
         tensor(4.5000)
     """
-    names = names if names is not None else list(weights)
-    unknown = [n for n in names if n not in weights]
-    if unknown:
-        raise KeyError(f"l2_penalty: no generated weights named {unknown}; the weights are {sorted(weights)}")
-    sq = sum(weights[n].pow(2).flatten(1).sum(1) for n in names)
+    sq = squared_norms(weights, list(weights) if names is None else names)
     return (torch.as_tensor(strength, dtype=sq.dtype) * sq).mean()
