@@ -16,13 +16,14 @@ import torch
 from hyperweights.bench import markdown_table, write_results
 from hyperweights.bench.plotting import pyplot
 from hyperweights.bench.report import results_dir
+from benchmarks.hyperparams.init import InitConfig, run_init_study
 from benchmarks.hyperparams.mip import SETTINGS, MipConfig, run_mip_settings
 from benchmarks.hyperparams.stn import StnConfig, run_stn_study
 from benchmarks.hyperparams.sweep import SweepConfig, run_sweep
 
 __all__ = ["add_arguments", "main"]
 
-PARTS = ("sweep", "stn", "mip")
+PARTS = ("sweep", "stn", "mip", "init")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,8 +53,9 @@ def _sizes(smoke: bool) -> dict:
                 "stn": StnConfig(hidden=16, steps=40, warmup=10, grid_per_axis=1, random_trials=3, block=10),
                 "mip": MipConfig(hidden=8, trunk=(16,), lrs=(1e-3,), seeds=(0,), steps=20, eval_every=10,
                                  eval_examples=200),
+                "init": InitConfig(steps=10, seeds=(0,)),
                 "n": {"sweep_train": 300, "val": 300, "stn_train": 300, "test": 500, "mip_train": 300}}
-    return {"sweep": SweepConfig(), "stn": StnConfig(), "mip": MipConfig(),
+    return {"sweep": SweepConfig(), "stn": StnConfig(), "mip": MipConfig(), "init": InitConfig(),
             "n": {"sweep_train": 2000, "val": 2000, "stn_train": 5000, "test": 10000, "mip_train": 2000}}
 
 
@@ -148,8 +150,24 @@ def _tables(out: dict) -> dict:
             for r in out["stn"]["rows"]])
     if "mip" in out:
         tables["mip"] = markdown_table(_mip_rows(out["mip"]))
+        tables["mip comparison"] = markdown_table([
+            {"initialisation": name, "MIP fewest steps at every lr": c["goal_mip_wins_everywhere"],
+             **{f"median final ({v})": f"{loss:.3f}" for v, loss in c["final_loss_median"].items()},
+             "std(delta)/std(theta0) per tensor": ", ".join(f"{k} {r:.3g}" for k, r in c["initial_delta_over_theta0"].items())}
+            for name, c in out["mip"]["comparison"].items()])
         for name, res in out["mip"].get("settings", {}).items():
             tables[f"mip ({name})"] = markdown_table(_mip_rows(res))
+    if "init" in out:
+        res = out["init"]
+        rows = []
+        for name, s in res["summary"].items():
+            seeds = [r for r in res["rows"] if r["model"] == name]
+            rows.append({"head init": name, "mean test acc": f"{s['mean_acc']:.4f}",
+                         "per seed": ", ".join(f"{r['test_acc']:.4f}" for r in seeds),
+                         "beats the default at": res["seeds_beating_default"].get(name, "-"),
+                         "initial std / own (seed 0)": ", ".join(
+                             f"{k} {v:.2f}" for k, v in seeds[0].get("initial_std_over_own", {}).items())})
+        tables["init"] = markdown_table(rows)
     return tables
 
 
@@ -202,6 +220,11 @@ def main(args) -> int:
         with tqdm(total=runs, desc="MIP study") as bar:
             out["mip"] = run_mip_settings(cfg, data, bar)
         _plot_mip(out["mip"], results_dir() / "hyperparams_mip.png")
+    if "init" in args.parts:
+        from hyperweights.data import load_mnist5k
+        cfg = sizes["init"]
+        with tqdm(total=len(cfg.seeds) * len(cfg.modes), desc="head init (MNIST-5k)") as bar:
+            out["init"] = run_init_study(cfg, load_mnist5k(seed=0), bar)
     out["seconds_total"] = time.perf_counter() - start
     name = "hyperparams_smoke" if args.smoke else "hyperparams"
     previous = results_dir() / f"{name}.json"
