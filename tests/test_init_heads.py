@@ -81,5 +81,5 @@ def test_fan_out_is_hyperlights_rule_whatever_the_feature_scale():
 def test_init_names_are_checked_and_hyperfan_is_renamed():
     with pytest.raises(ValueError, match="renamed init='target_stats'"):
         hw.HyperNetwork(nn.Linear(3, 2), condition=hw.TaskEmbedding(2, 4), init="hyperfan")
-    with pytest.raises(ValueError, match="choose one of"):
+    with pytest.raises(ValueError, match="init must be one of"):
         hw.HyperNetwork(nn.Linear(3, 2), condition=hw.TaskEmbedding(2, 4), init="xavier")

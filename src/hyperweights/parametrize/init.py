@@ -57,7 +57,7 @@ def check_mode(mode: str) -> str:
         raise ValueError("init='hyperfan' was renamed init='target_stats' (it copies the target's own "
                          "statistics); Chang et al.'s hyperfan variances are 'hyperfan_in' and 'hyperfan_out'")
     if mode not in INIT_MODES:
-        raise ValueError(f"unknown head init {mode!r}; choose one of {INIT_MODES}")
+        raise ValueError(f"init must be one of {INIT_MODES}, got {mode!r}")
     return mode
 
 
