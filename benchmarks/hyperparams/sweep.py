@@ -45,7 +45,7 @@ class SweepConfig:
     block: int = 100                # steps per timing block (interleaving)
     balance: str = "log"            # per-lambda loss scaling of the conditioned objective
     schedule: str = "constant"      # learning rate of both trainings: "constant" or "cosine" decay
-    feature_scale: float | None = None   # the core default (1/sqrt(d_h)); 1.0 was the earlier pin
+    feature_scale: float | None = 1.0    # ConditionedModel's default; None: the core's 1/sqrt(d_h)
     seed: int = 0
 
 
