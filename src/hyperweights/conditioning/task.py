@@ -57,12 +57,12 @@ class TaskEmbedding(Conditioner):
         expected = "TaskEmbedding expects an int or a 1-D integer tensor (or list) of task ids"
         if isinstance(task, (bool, str, bytes)) or task is None:
             raise TypeError(f"{expected}, got {type(task).__name__} {task!r}")
+        if isinstance(task, int) and not -2 ** 63 <= task < 2 ** 63:     # no int64 holds it
+            raise IndexError(f"task id {task!r} out of range: this TaskEmbedding has {self.num_tasks} "
+                             f"tasks (ids 0..{self.num_tasks - 1})")
         try:
             ids = torch.as_tensor(task, device=self.weight.device)
-        except RuntimeError:         # an int past int64 ("Overflow when unpacking long")
-            raise IndexError(f"task id {task!r} out of range: this TaskEmbedding has {self.num_tasks} "
-                             f"tasks (ids 0..{self.num_tasks - 1})") from None
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RuntimeError):
             raise TypeError(f"{expected}, got {type(task).__name__}") from None
         if ids.ndim == 0:
             ids = ids.reshape(1)
