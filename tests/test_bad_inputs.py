@@ -249,8 +249,9 @@ CASES = [
      "weights['2.bias'] has shape (3,), but the parameter has shape (3,)"),
     ("ef_x_features", lambda: hw.ensemble_forward(seq(), weights(), x(10, 7)), ValueError,
      "x has 7 features"),
-    ("ef_gru_target", lambda: hw.ensemble_forward(GRUNet(), {"gru.bias_hh_l0": torch.zeros(3, 9)},
-                                                  x(2, 5, 4)), RuntimeError, "which vmap cannot batch"),
+    ("ef_gru_input_size", lambda: hw.ensemble_forward(GRUNet(), {"gru.bias_hh_l0": torch.zeros(3, 9)},
+                                                      x(2, 5, 3)), ValueError,
+     "GRU was built for input_size=4, the input's last dimension is 3"),
     ("ef_batchnorm_training", lambda: hw.ensemble_forward(bn_train(), {"0.bias": torch.zeros(3, 4)}, x(5, 4)),
      RuntimeError, "Put the target in eval mode (target.eval())"),
     # ------------------------------------------------------------- TaskEmbedding
@@ -402,9 +403,17 @@ CASES = [
     ("param_spec_missing_fields", lambda: hw.ParamSpec("w", (2, 3)), TypeError, "missing"),
     # ------------------------------------------------------------- save / load
     ("save_not_a_model", lambda: hw.save(seq(), "/tmp/never.safetensors"), TypeError,
-     "HyperNetwork or HyperModel"),
+     "save() takes a HyperNetwork, a HyperModel or a model registered with @hw.checkpointable"),
     ("load_missing_file", lambda: hw.load("/nonexistent/h.safetensors", seq()), FileNotFoundError,
      "/nonexistent/h.safetensors"),
+    ("checkpointable_kind", lambda: hw.checkpointable(3), ValueError,
+     "a checkpoint kind is '<app>.<Class>' (e.g. 'continual.HNET')"),
+    # ------------------------------------------------------------- shared helpers
+    ("param_count_str", lambda: hw.param_count("model"), TypeError,
+     "param_count takes an nn.Module or an iterable of tensors"),
+    ("param_count_int", lambda: hw.param_count(3), TypeError, "got int"),
+    ("mlp_builder_one_width", lambda: hw.mlp([3]), ValueError, "at least two positive integer widths"),
+    ("make_optimizer_empty", lambda: hw.make_optimizer([], 0.1), ValueError, "make_optimizer got no parameters"),
 ]
 
 
@@ -461,7 +470,8 @@ def test_cli_traceback_on_request(monkeypatch):
 
 CORE_MODULES = ("hyperweights.conditioning", "hyperweights.trunks", "hyperweights.heads",
                 "hyperweights.targets", "hyperweights.parametrize", "hyperweights.registry",
-                "hyperweights.hypernetwork", "hyperweights.model", "hyperweights.io")
+                "hyperweights.hypernetwork", "hyperweights.model", "hyperweights.io",
+                "hyperweights.optim")
 
 
 def test_the_suite_covers_every_public_name():
@@ -474,7 +484,8 @@ def test_the_suite_covers_every_public_name():
                "AttentionTrunk": "attention", "RNNTrunk": "rnn", "ChunkedHead": "chunked",
                "LowRankHead": "lowrank", "PerLayerHead": "perlayer", "SpecTable": "spectable",
                "ParamSpec": "paramspec", "Conditioner": "condition", "Trunk": "trunk",
-               "Head": "head", "Parametrization": "parametrization", "MIP": "mip"}
+               "Head": "head", "Parametrization": "parametrization", "MIP": "mip",
+               "mlp": "mlpbuilder"}
     core = [name for name in hw.__all__
             if getattr(getattr(hw, name), "__module__", "").startswith(CORE_MODULES)]
     missing = [name for name in core if aliases.get(name, name).lower().replace("_", "") not in covered]

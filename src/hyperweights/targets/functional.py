@@ -7,7 +7,9 @@ Generated weights always carry a leading weight-set dimension ``W``. With a data
 - :func:`ensemble_forward`: ``K`` weight sets applied to the same ``B`` inputs -> ``(K, B, ...)``.
 
 MLP targets (an ``nn.Sequential`` of Linear layers and activations) take an exactly equivalent
-batched-matmul path instead of ``vmap`` (see :mod:`hyperweights.targets.mlp_fast`).
+batched-matmul path instead of ``vmap`` (see :mod:`hyperweights.targets.mlp_fast`); recurrent
+layers (``nn.RNN``, ``nn.GRU``, ``nn.LSTM``, alone or inside a larger target) run as a batched
+time-step recurrence (see :mod:`hyperweights.targets.recurrent`).
 
 What the target keeps: parameters that are not generated are read from it and never modified
 (generated ones are swapped in by :func:`torch.func.functional_call` and put back, also when the
@@ -34,6 +36,7 @@ from torch.func import functional_call, vmap
 
 from .._checks import check_input, describe, translate_errors
 from .mlp_fast import linear_stack, single_forward, stack_forward
+from .recurrent import recurrent_ensemble, recurrent_forward, vmappable_recurrent
 
 __all__ = ["functional_forward", "ensemble_forward", "weight_batch_size", "check_weights",
            "run_shared", "run_ensemble"]
@@ -101,13 +104,6 @@ def _data_batch_size(args: tuple) -> int:
 
 def _check_vmappable(target: nn.Module, what: str) -> None:
     for name, module in target.named_modules():
-        if isinstance(module, nn.RNNBase):
-            raise RuntimeError(
-                f"{what} runs the target under torch.func.vmap, but {name or 'the target'} is a fused "
-                f"{type(module).__name__} kernel, which vmap cannot batch. Use one weight set "
-                "for the batch (W == 1), or write the recurrence with nn.GRUCell/nn.LSTMCell or "
-                "Linear layers in a loop over time steps."
-            )
         if (target.training and isinstance(module, nn.modules.batchnorm._BatchNorm)
                 and module.track_running_stats):
             raise RuntimeError(
@@ -144,6 +140,12 @@ def _check_data(target: nn.Module, weights: dict[str, Tensor], args: tuple) -> N
     if args and not torch.compiler.is_compiling():
         check_input(args[0], "the target's input x", like=next(iter(weights.values())),
                     owner=target, tensor_required=False, nonempty=False)
+
+
+def _all_weights(target: nn.Module, weights: dict[str, Tensor], sets: int) -> dict[str, Tensor]:
+    """Generated weights plus the target's own (expanded, not copied) for the rest."""
+    return {name: weights[name] if name in weights else p.expand(sets, *p.shape)
+            for name, p in target.named_parameters()}
 
 
 def functional_forward(target: nn.Module, weights: dict[str, Tensor], *args, **kwargs):
@@ -189,6 +191,9 @@ def run_shared(target: nn.Module, weights: dict[str, Tensor], args: tuple, kwarg
             return _run(target, lambda: single_forward(target, weights, args[0]), args)
         return _run(target, lambda: functional_call(target, {n: w[0] for n, w in weights.items()},
                                                     args, kwargs), args)
+    if isinstance(target, nn.RNNBase):   # its batch is dimension 1 unless batch_first
+        return _run(target, lambda: recurrent_forward(target, _all_weights(target, weights, num_sets),
+                                                      *args, **kwargs), args)
     batch = _data_batch_size(args)
     if num_sets != batch:
         raise ValueError(
@@ -208,7 +213,11 @@ def run_shared(target: nn.Module, weights: dict[str, Tensor], args: tuple, kwarg
     def one(w, *xs):
         return functional_call(target, w, xs, kwargs)
 
-    out = _run(target, lambda: vmap(one, in_dims=(0, *dims))(weights, *batched), args)
+    def vmapped():
+        with vmappable_recurrent(target):
+            return vmap(one, in_dims=(0, *dims))(weights, *batched)
+
+    out = _run(target, vmapped, args)
     return torch.utils._pytree.tree_map(lambda t: t.squeeze(1) if isinstance(t, Tensor) else t, out)
 
 
@@ -243,9 +252,17 @@ def run_ensemble(target: nn.Module, weights: dict[str, Tensor], args: tuple, kwa
     if (len(args) == 1 and not kwargs and isinstance(args[0], Tensor) and args[0].ndim == 2
             and linear_stack(target)):
         return _run(target, lambda: stack_forward(target, weights, args[0], shared=True), args)
+    if isinstance(target, nn.RNNBase):
+        sets = weight_batch_size(weights)
+        return _run(target, lambda: recurrent_ensemble(target, _all_weights(target, weights, sets),
+                                                       *args, **kwargs), args)
     _check_vmappable(target, "an ensemble call")
 
     def one(w):
         return functional_call(target, w, args, kwargs)
 
-    return _run(target, lambda: vmap(one)(weights), args)
+    def vmapped():
+        with vmappable_recurrent(target):
+            return vmap(one)(weights)
+
+    return _run(target, vmapped, args)
