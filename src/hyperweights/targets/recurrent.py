@@ -57,16 +57,24 @@ def _check_input(module: nn.RNNBase, x) -> None:
 def _layer(x: Tensor, w: dict[str, Tensor], mode: str, h: Tensor, c: Tensor | None,
            reverse: bool) -> tuple[Tensor, Tensor, Tensor | None]:
     """One layer, one direction. ``x: (S, N, T, D)``, weights ``(S, ...)``, ``h: (S, N, Hp)``."""
-    steps = x.shape[2]
-    xp = torch.matmul(x, w["ih"].transpose(-1, -2).unsqueeze(1))           # (S, N, T, G)
+    sets, n, steps, d = w["ih"].shape[0], x.shape[1], x.shape[2], x.shape[3]
+    # every step's input projection in one matmul, laid out (T, S, N, G) so each step reads a
+    # contiguous block; shared inputs (x with S = 1) are one (N*T, D) @ (D, S*G) product
+    if x.shape[0] == 1 and sets > 1:
+        xp = (x[0].reshape(n * steps, d) @ w["ih"].transpose(-1, -2).transpose(0, 1).reshape(d, -1))
+        xp = xp.view(n, steps, sets, -1).permute(1, 2, 0, 3)
+    else:
+        xp = torch.bmm(x.expand(sets, n, steps, d).reshape(sets, n * steps, d), w["ih"].transpose(-1, -2))
+        xp = xp.view(sets, n, steps, -1).permute(2, 0, 1, 3)
     if "b_ih" in w:
-        xp = xp + w["b_ih"][:, None, None, :]
+        xp = xp + w["b_ih"][None, :, None, :]
+    xp = xp.contiguous()
     w_hh = w["hh"].transpose(-1, -2)                                       # (S, Hp, G)
     b_hh = w["b_hh"][:, None, :] if "b_hh" in w else None
     outputs: list[Tensor] = [None] * steps                                 # type: ignore[list-item]
     for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
         gh = torch.bmm(h, w_hh) if b_hh is None else torch.baddbmm(b_hh, h, w_hh)
-        xt = xp[:, :, t]
+        xt = xp[t]
         if mode == "LSTM":
             i, f, g, o = (xt + gh).chunk(4, -1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
