@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 WHEELS := $(wildcard /opt/wheels)
 PIP := $(BIN)/pip install -q $(if $(WHEELS),--find-links $(WHEELS))
 
-.PHONY: install demo test bench peers clean
+.PHONY: install demo test bench peers data clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,24 @@ test: install peers
 
 bench: install peers
 	$(BIN)/hyperweights bench core
+
+# Fashion-MNIST for the full-size benchmarks (the tests never need it): Debian's package where
+# apt-get can install it, otherwise the exact steps to take.
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+data:
+	@if [ -f "$(FASHION_DIR)/train-images-idx3-ubyte.gz" ]; then \
+		echo "Fashion-MNIST is installed in $(FASHION_DIR)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y -q dataset-fashion-mnist || \
+		{ apt-get update -q && apt-get install -y -q dataset-fashion-mnist; }; \
+	else \
+		echo "Fashion-MNIST is missing and apt-get cannot install it here (needs root and apt)."; \
+		echo "Either, on Debian/Ubuntu:  sudo apt-get install dataset-fashion-mnist"; \
+		echo "or put the four files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,"; \
+		echo "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz (from the Fashion-MNIST"; \
+		echo "project's releases) in DIR/fashion-mnist/ and export HYPERWEIGHTS_DATA=DIR."; \
+		exit 1; \
+	fi
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache
