@@ -31,6 +31,7 @@ import hyperweights as hw
 from benchmarks.peers import mlp as peers
 from hyperweights.bench import interleaved, markdown_table, progress, result_path, write_results
 from hyperweights.bench.goals import goal
+from hyperweights.bench.plotting import pyplot
 
 SIZES = [784, 100, 100, 10]
 FULL_PEERS = ("hypnettorch HMLP", "HyperLight HyperNet", "hyper-nn")
@@ -46,27 +47,20 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def plain_mlp(sizes=SIZES) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for a, b in zip(sizes, sizes[1:]):
-        layers += [nn.Linear(a, b), nn.ReLU()]
-    return nn.Sequential(*layers[:-1])
-
-
 def _ours(name, head, trunk, emb, sizes=SIZES) -> peers.Contender:
-    target = plain_mlp(sizes)
+    target = hw.mlp(sizes)
     hnet = hw.HyperNetwork(target, condition=hw.TaskEmbedding(5, emb), trunk=trunk, head=head)
     model = hw.HyperModel(target, hnet)
     return peers.Contender(name, model.trainable_parameters(), lambda x, t: model(x, t))
 
 
 def _plain() -> peers.Contender:
-    net = plain_mlp()
+    net = hw.mlp(SIZES)
     return peers.Contender("plain MLP", list(net.parameters()), lambda x, t: net(x))
 
 
 def _default(emb=32) -> peers.Contender:
-    target = plain_mlp()
+    target = hw.mlp(SIZES)
     model = hw.HyperModel(target, hw.HyperNetwork(target, condition=hw.TaskEmbedding(5, emb)))
     return peers.Contender("hyperweights default", model.trainable_parameters(),
                            lambda x, t: model(x, t))
@@ -105,8 +99,10 @@ class _Trainer:
 
     def __init__(self, contender: peers.Contender, x, y, batch: int, seed: int):
         self.c, self.x, self.y, self.batch = contender, x, y, batch
-        fused = not contender.name.endswith("(default Adam)")
-        self.opt = torch.optim.Adam(contender.parameters, lr=1e-3, fused=fused or None)
+        if contender.name.endswith("(default Adam)"):     # what the peers' own examples use
+            self.opt = torch.optim.Adam(contender.parameters, lr=1e-3)
+        else:
+            self.opt = hw.make_optimizer(contender.parameters, lr=1e-3)
         self.order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
         self.pos = 0
 
@@ -144,7 +140,7 @@ def bench_training(split, args) -> list[dict]:
             for _ in range(args.steps):
                 t.step()
                 bar.update()
-            rows.append({"model": t.c.name, "params": sum(p.numel() for p in t.c.parameters),
+            rows.append({"model": t.c.name, "params": hw.param_count(t.c.parameters),
                          "step_ms": times[t.c.name], "train_s": time.perf_counter() - start,
                          "test_acc": t.accuracy(split.x_test, split.y_test)})
     plain = rows[0]["step_ms"]
@@ -188,7 +184,7 @@ def _weights_for(target: nn.Module, w: int, generator) -> dict:
 
 
 def bench_per_sample(args, batch: int, sizes=SIZES) -> dict:
-    target = plain_mlp(sizes)
+    target = hw.mlp(sizes)
     g = torch.Generator().manual_seed(args.seed)
     weights = _weights_for(target, batch, g)
     x = torch.randn(batch, sizes[0], generator=g)
@@ -218,7 +214,7 @@ def _handwritten_ensemble(weights: dict, x):
 
 
 def bench_ensemble(args, members: int, batch: int) -> dict:
-    target = plain_mlp()
+    target = hw.mlp(SIZES)
     g = torch.Generator().manual_seed(args.seed)
     weights = _weights_for(target, members, g)
     x = torch.randn(batch, SIZES[0], generator=g)
@@ -277,9 +273,7 @@ def core_goals(training: list[dict], default_seeds: dict, per_sample: list[dict]
 
 def _plot(rows, path):
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
     except ImportError:
         return
     fig, ax = plt.subplots(figsize=(7, 3.6))
