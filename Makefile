@@ -1,4 +1,4 @@
-# Two entry points for a fresh machine: `make demo` and `make test`.
+# Two entry points for a fresh machine: `make demo` and `make test` (CI: `make test`, then `make docs`).
 # torch is pinned to the CPU wheel first so that no CUDA build is ever pulled in.
 PY ?= python3
 VENV ?= .venv
@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 WHEELS := $(wildcard /opt/wheels)
 PIP := $(BIN)/pip install -q $(if $(WHEELS),--find-links $(WHEELS))
 
-.PHONY: install demo test bench peers data clean
+.PHONY: install demo test bench peers data docs readme clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,15 @@ test: install peers
 bench: install peers
 	$(BIN)/hyperweights bench core
 
+# The documentation site, warnings as errors (a broken link or a stale API reference fails).
+docs: install
+	$(PIP) -e ".[docs]"
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# Rewrite every generated table of README.md and docs/ from results/ (the tests check they match).
+readme: install
+	$(BIN)/python -m benchmarks.readme
+
 # Fashion-MNIST for the full-size benchmarks (the tests never need it): Debian's package where
 # apt-get can install it, otherwise the exact steps to take.
 FASHION_DIR := /usr/share/datasets/fashion-mnist
@@ -50,4 +59,4 @@ data:
 	fi
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache
+	rm -rf $(VENV) build dist site .pytest_cache
