@@ -21,8 +21,8 @@ buffers; the MLP fast path has none). Under ``torch.compile`` the restore is ski
 Generated weights are checked at the public entry points (:func:`functional_forward`,
 :func:`ensemble_forward`): a name that is not a parameter of the target, a tensor without the
 leading ``W`` dimension or of another shape is an error naming the parameter and both shapes.
-A torch error raised inside the target becomes a :class:`~hyperweights._checks.TargetCallError`
-(a ``RuntimeError``) saying what the target received.
+A torch error raised inside the target becomes a ``TargetCallError`` (a ``RuntimeError``, the
+original error chained) saying what the target received.
 """
 
 from __future__ import annotations
