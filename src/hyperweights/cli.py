@@ -41,6 +41,7 @@ BENCHMARKS = {
     "uncertainty": ("benchmarks.uncertainty.bench", "implicit/Bayesian hypernetworks vs ensembles"),
     "hyperparams": ("benchmarks.hyperparams.bench", "sweep fidelity, Self-Tuning Networks, MIP study"),
     "tabular": ("benchmarks.tabular.bench", "HyperTab vs trees, MLP and the reference package"),
+    "sequence": ("benchmarks.sequence.bench", "recurrent targets per sample, HyperLSTM char-LM"),
 }
 
 
