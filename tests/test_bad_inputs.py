@@ -437,7 +437,9 @@ CLI_CASES = [
     ("no_match", ["inspect", "--generate", "fc.*", "models:MLP"], 1, "matched no parameter of MLP"),
     ("unknown_command", ["nosuch"], 2, "invalid choice: 'nosuch'"),
     ("missing_argument", ["inspect"], 2, "the following arguments are required: model"),
-    ("bad_int", ["demo", "--steps", "many"], 2, "invalid int value: 'many'"),
+    ("bad_int", ["demo", "--steps", "many"], 2, "argument --steps: expected a positive integer, got 'many'"),
+    ("zero_steps", ["demo", "--steps", "0"], 2, "argument --steps: expected a positive integer, got 0"),
+    ("negative_batch", ["demo", "--batch", "-1"], 2, "argument --batch: expected a positive integer, got -1"),
 ]
 
 

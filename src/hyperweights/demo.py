@@ -25,14 +25,15 @@ import hyperweights as hw
 
 from .bench import interleaved, markdown_table, write_results
 from .bench.report import results_dir
+from .cli import positive_int
 
 NUM_TASKS = 5
 HIDDEN = 64
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--steps", type=int, default=300, help="training steps per configuration")
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=positive_int, default=300, help="training steps per configuration")
+    parser.add_argument("--batch", type=positive_int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true", help="a few steps only (for tests)")
 
