@@ -18,6 +18,7 @@ from models import one_thread  # noqa: E402, F401  (autouse fixture)
 import hyperweights as hw  # noqa: E402
 from hyperweights import cli  # noqa: E402
 from hyperweights._checks import TargetCallError  # noqa: E402
+from hyperweights._parts import build_part  # noqa: E402
 
 NAN = float("nan")
 
@@ -381,6 +382,11 @@ CASES = [
     ("part_config_not_json", not_json, TypeError, "is not JSON-serialisable"),
     ("part_config_wrong_key", wrong_key, TypeError,
      "Renamed.get_config() returned {'size': 4}, which Renamed.__init__ does not accept"),
+    ("build_part_unknown_key", lambda: build_part({"class": "ChunkedHead", "config": {"chunks": 3}}),
+     TypeError, "has key(s) ['chunks'] that ChunkedHead() does not take (it takes ['chunk_size', "
+     "'embedding_dim'])"),
+    ("build_part_unknown_class", lambda: build_part({"class": "NoSuchHead"}), ValueError,
+     "If it is your own Part subclass, import its module before loading"),
     # ------------------------------------------------------------- selection / tables
     ("inspect_targets_str", lambda: hw.inspect_targets("resnet18"), TypeError,
      "Build the model first, e.g. torchvision.models.resnet18()"),
