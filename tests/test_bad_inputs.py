@@ -18,6 +18,7 @@ from models import one_thread  # noqa: E402, F401  (autouse fixture)
 import hyperweights as hw  # noqa: E402
 from hyperweights import cli  # noqa: E402
 from hyperweights._checks import TargetCallError  # noqa: E402
+from hyperweights._parts import build_part  # noqa: E402
 
 NAN = float("nan")
 
@@ -381,6 +382,11 @@ CASES = [
     ("part_config_not_json", not_json, TypeError, "is not JSON-serialisable"),
     ("part_config_wrong_key", wrong_key, TypeError,
      "Renamed.get_config() returned {'size': 4}, which Renamed.__init__ does not accept"),
+    ("build_part_unknown_key", lambda: build_part({"class": "ChunkedHead", "config": {"chunks": 3}}),
+     TypeError, "has key(s) ['chunks'] that ChunkedHead() does not take (it takes ['chunk_size', "
+     "'embedding_dim'])"),
+    ("build_part_unknown_class", lambda: build_part({"class": "NoSuchHead"}), ValueError,
+     "If it is your own Part subclass, import its module before loading"),
     # ------------------------------------------------------------- selection / tables
     ("inspect_targets_str", lambda: hw.inspect_targets("resnet18"), TypeError,
      "Build the model first, e.g. torchvision.models.resnet18()"),
@@ -437,7 +443,9 @@ CLI_CASES = [
     ("no_match", ["inspect", "--generate", "fc.*", "models:MLP"], 1, "matched no parameter of MLP"),
     ("unknown_command", ["nosuch"], 2, "invalid choice: 'nosuch'"),
     ("missing_argument", ["inspect"], 2, "the following arguments are required: model"),
-    ("bad_int", ["demo", "--steps", "many"], 2, "invalid int value: 'many'"),
+    ("bad_int", ["demo", "--steps", "many"], 2, "argument --steps: expected a positive integer, got 'many'"),
+    ("zero_steps", ["demo", "--steps", "0"], 2, "argument --steps: expected a positive integer, got 0"),
+    ("negative_batch", ["demo", "--batch", "-1"], 2, "argument --batch: expected a positive integer, got -1"),
 ]
 
 

@@ -141,14 +141,32 @@ class Part(nn.Module):
 
 
 def build_part(spec: dict[str, Any]) -> Part:
-    """Rebuild a part from ``{"class": name, "config": {...}}``."""
+    """Rebuild a part from ``{"class": name, "config": {...}}``.
+
+    Raises:
+        ValueError: the class name is not registered.
+        TypeError: the config is not a dict, or has keys the class's constructor does not take.
+    """
     name = spec.get("class")
     if name not in PART_REGISTRY:
         raise ValueError(
             f"unknown part {name!r} in the checkpoint config; known parts: {sorted(PART_REGISTRY)}. "
             "If it is your own Part subclass, import its module before loading."
         )
-    return PART_REGISTRY[name](**spec.get("config", {}))
+    cls, config = PART_REGISTRY[name], spec.get("config", {})
+    if not isinstance(config, dict):
+        raise TypeError(f"the checkpoint's config of {name} is {type(config).__name__}, not a dict")
+    parameters = inspect.signature(cls.__init__).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        accepted = [n for n, p in parameters.items() if n != "self"
+                    and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        unknown = sorted(set(config) - set(accepted))
+        if unknown:
+            raise TypeError(
+                f"the checkpoint's config of {name} has key(s) {unknown} that {name}() does not take "
+                f"(it takes {accepted}); the file was written by another version of {name}"
+            )
+    return cls(**config)
 
 
 _ACTIVATIONS = {

@@ -20,7 +20,7 @@ import sys
 import traceback
 from pathlib import Path
 
-__all__ = ["main", "COMMANDS", "BENCHMARKS", "is_user_error"]
+__all__ = ["main", "COMMANDS", "BENCHMARKS", "is_user_error", "positive_int"]
 
 _PACKAGE = Path(__file__).resolve().parent
 _REPO = _PACKAGE.parents[1]
@@ -65,6 +65,23 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type`` for counts that must be >= 1 (steps, batch sizes, threads), so a bad
+    value is a one-line usage error before any work.
+
+    Example:
+        >>> positive_int("3")
+        3
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 
 def is_user_error(err: BaseException) -> bool:

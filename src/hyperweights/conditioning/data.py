@@ -63,7 +63,8 @@ class DataCondition(Conditioner):
 
     def forward(self, data: Tensor) -> Tensor:
         if not isinstance(data, Tensor) or data.ndim < 1:
-            raise TypeError(f"DataCondition expects a batched tensor (B, ...), got {type(data).__name__}")
+            raise TypeError(f"DataCondition expects a batched tensor (B, ...), got {type(data).__name__}; "
+                            "convert it with torch.as_tensor(data, dtype=torch.float32)")
         weight = next(self.encoder.parameters(), None)
         check_input(data, "DataCondition's data", like=weight, owner=self.encoder)
         code = translate_errors(lambda: self.encoder(data), self.encoder, "DataCondition's encoder", (data,))

@@ -21,8 +21,8 @@ buffers; the MLP fast path has none). Under ``torch.compile`` the restore is ski
 Generated weights are checked at the public entry points (:func:`functional_forward`,
 :func:`ensemble_forward`): a name that is not a parameter of the target, a tensor without the
 leading ``W`` dimension or of another shape is an error naming the parameter and both shapes.
-A torch error raised inside the target becomes a :class:`~hyperweights._checks.TargetCallError`
-(a ``RuntimeError``) saying what the target received.
+A torch error raised inside the target becomes a ``TargetCallError`` (a ``RuntimeError``, the
+original error chained) saying what the target received.
 """
 
 from __future__ import annotations
@@ -71,18 +71,23 @@ def check_weights(target: nn.Module, weights, caller: str) -> int:
                 if isinstance(weights, Tensor) else "")
         raise TypeError(f"{caller} takes the generated weights as a dict {{name: (W, *param.shape)}}, "
                         f"e.g. hnet(c); got {describe(weights)}.{hint}")
-    own = {**dict(target.named_buffers(remove_duplicate=False)),
-           **dict(target.named_parameters(remove_duplicate=False))}
+    own = dict(target.named_parameters(remove_duplicate=False))
+    buffers = None
     for name, value in weights.items():
-        if name not in own:
-            close = difflib.get_close_matches(str(name), list(own), n=1)
+        param = own.get(name)
+        if param is None:                        # a buffer may be generated too (rare)
+            buffers = dict(target.named_buffers(remove_duplicate=False)) if buffers is None else buffers
+            param = buffers.get(name)
+        if param is None:
+            own = list(own)
+            close = difflib.get_close_matches(str(name), own, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"{caller}: the weights name {name!r}, which is not a parameter of "
-                           f"{type(target).__name__}.{hint} Its parameters: {', '.join(own)}")
+                             f"{type(target).__name__}.{hint} Its parameters: {', '.join(own)}")
         if not isinstance(value, Tensor):
             raise TypeError(f"{caller}: weights[{name!r}] must be a tensor (W, *param.shape), got "
                             f"{describe(value)}")
-        shape = tuple(own[name].shape)
+        shape = tuple(param.shape)
         if value.ndim != len(shape) + 1 or tuple(value.shape[1:]) != shape:
             raise ValueError(
                 f"{caller}: weights[{name!r}] has shape {tuple(value.shape)}, but the parameter has "
