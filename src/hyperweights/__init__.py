@@ -13,6 +13,7 @@ Example:
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._checks import TargetCallError as TargetCallError
 from .conditioning import Concat as Concat
 from .conditioning import Conditioner as Conditioner
 from .conditioning import DataCondition as DataCondition
@@ -63,8 +64,9 @@ __all__ = [
     "MIP", "MLP", "AttentionTrunk", "ChunkedHead", "Concat", "Conditioner", "DataCondition",
     "FullHead", "Head", "HyperModel", "HyperNetwork", "HyperparameterCondition", "LowRankHead",
     "NoiseCondition", "ParamSpec", "Parametrization", "PerLayerHead", "PerTensorHead", "RNNTrunk",
-    "SpecTable", "TaskEmbedding", "Trunk", "checkpointable", "create_conditioner", "create_head",
-    "create_parametrization", "create_trunk", "ensemble_forward", "functional_forward",
-    "inspect_targets", "list_conditioners", "list_heads", "list_parametrizations", "list_trunks",
-    "load", "make_optimizer", "mlp", "param_count", "save", "select_parameters",
+    "SpecTable", "TargetCallError", "TaskEmbedding", "Trunk", "checkpointable",
+    "create_conditioner", "create_head", "create_parametrization", "create_trunk",
+    "ensemble_forward", "functional_forward", "inspect_targets", "list_conditioners", "list_heads",
+    "list_parametrizations", "list_trunks", "load", "make_optimizer", "mlp", "param_count", "save",
+    "select_parameters",
 ]
