@@ -64,6 +64,13 @@ def result_path(filename: str, area: str | None = None) -> Path:
     Args:
         filename: e.g. ``"bench_core.png"``; its first word names the area unless ``area`` is given.
         area: the results area (``core``, ``continual``, ``uncertainty``, ...).
+
+    Example:
+        >>> import os, tempfile
+        >>> from unittest import mock
+        >>> with mock.patch.dict(os.environ, {"HYPERWEIGHTS_RESULTS": tempfile.mkdtemp()}):
+        ...     result_path("bench_core.png").name
+        'bench_core.png'
     """
     return results_dir(area or area_of(filename)) / filename
 
