@@ -127,6 +127,6 @@ def test_temperature_scaling_recovers_a_known_temperature_and_keeps_the_argmax()
     with pytest.raises(ValueError, match=r"\(N, C\)"):
         fit_temperature(torch.rand(5), y[:5])
     with pytest.raises(ValueError, match="labels"):
-        fit_temperature(torch.rand(5, 4), y[:4])
+        fit_temperature(torch.rand(5, 4).softmax(-1), y[:4])
     with pytest.raises(ValueError, match="positive"):
-        apply_temperature(torch.rand(5, 4), 0.0)
+        apply_temperature(torch.rand(5, 4).softmax(-1), 0.0)

@@ -50,10 +50,11 @@ class SingleNetwork(Predictive):
     def __init__(self, sizes: tuple[int, ...]):
         super().__init__()
         self.net = mlp(sizes)
-        self.in_features = sizes[0]
+        self.in_features, self.num_classes = sizes[0], sizes[-1]
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        """Logits ``(B, C)`` for ``x: (B, in_features)``."""
+        return self.net(self.check_input(x))
 
     def _members(self, x, samples, generator):
         return self.net(x).unsqueeze(0)
@@ -86,10 +87,12 @@ class MCDropout(Predictive):
         self.net = mlp(sizes, dropout=p)
         self.linears = [m for m in self.net if isinstance(m, nn.Linear)]
         self.p = p
-        self.in_features = sizes[0]
+        self.in_features, self.num_classes = sizes[0], sizes[-1]
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        """Logits ``(B, C)`` for ``x: (B, in_features)``, with one dropout mask per input in
+        training mode (none in eval mode; :meth:`members` samples masks)."""
+        return self.net(self.check_input(x))
 
     def _members(self, x, samples, generator):
         keep = 1.0 - self.p
@@ -132,13 +135,23 @@ class DeepEnsemble(Predictive):
         # placeholder parameters are neither counted nor trained)
         self.__dict__["base"] = copy.deepcopy(nets[0]).to("meta")
         self.fixed_members = members
-        self.in_features = sizes[0]
+        self.in_features, self.num_classes = sizes[0], sizes[-1]
 
     def stacked_params(self) -> dict[str, Tensor]:
         return {n: self.stacked[n.replace(".", "__")] for n in self.names}
 
     def forward(self, x: Tensor) -> Tensor:
         """``x: (n, B, D)`` (a minibatch per member) or ``(B, D)`` (shared) -> ``(n, B, C)``."""
+        if isinstance(x, Tensor) and x.ndim == 3:
+            if x.shape[0] != self.fixed_members:
+                raise ValueError(f"a per-member batch must be (n={self.fixed_members}, B, {self.in_features}), "
+                                 f"got {tuple(x.shape)}; pass (B, {self.in_features}) to give every member the same inputs")
+            self.check_input(x.flatten(0, 1))
+        else:
+            self.check_input(x)
+        return self._forward(x)
+
+    def _forward(self, x: Tensor) -> Tensor:
         params = self.stacked_params()
         in_dim = 0 if x.ndim == 3 else None
         return vmap(lambda p, xb: functional_call(self.base, p, (xb,)), in_dims=(0, in_dim))(params, x)
@@ -148,5 +161,5 @@ class DeepEnsemble(Predictive):
         return {n: p[i] for n, p in self.stacked_params().items()}
 
     def _members(self, x, samples, generator):
-        out = self(x)
+        out = self._forward(x)
         return out[:samples]

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .checks import check_labels, check_positive_int, check_probabilities, check_scores
 from .predict import Prediction, Predictive
 
 __all__ = ["predict_in_chunks", "classification_metrics", "ood_auroc", "rotate", "gaussian_noise",
@@ -18,6 +19,7 @@ def predict_in_chunks(model: Predictive, x: Tensor, samples: int | None, seed: i
                       chunk: int = 2000) -> Prediction:
     """:meth:`Predictive.predict` over ``x`` in chunks of rows, with the same members for every chunk
     (the seed is reused), so memory stays bounded for ``K = 32`` members on 10,000 inputs."""
+    check_positive_int(chunk, "chunk")
     parts = [model.predict(x[i:i + chunk], samples=samples, seed=seed) for i in range(0, len(x), chunk)]
     return Prediction(*(torch.cat([getattr(p, f) for p in parts], dim=1 if f.startswith("member") else 0)
                         for f in ("probs", "member_probs", "member_logits", "entropy",
@@ -35,6 +37,7 @@ def classification_metrics(probs: Tensor, labels: Tensor, n_bins: int = 15) -> d
     """
     from torchmetrics.functional.classification import multiclass_calibration_error
 
+    _check_classified(probs, labels, n_bins)
     num_classes = probs.shape[1]
     onehot = F.one_hot(labels, num_classes).to(probs.dtype)
     return {
@@ -51,12 +54,17 @@ def ood_auroc(score_in: Tensor, score_out: Tensor) -> float:
     that should be higher out of distribution (predictive entropy)."""
     from sklearn.metrics import roc_auc_score
 
+    check_scores(score_in, "score_in")
+    check_scores(score_out, "score_out")
     labels = [0] * len(score_in) + [1] * len(score_out)
     return float(roc_auc_score(labels, torch.cat([score_in, score_out]).double().numpy()))
 
 
 def rotate(x: Tensor, degrees: float, side: int = 28) -> Tensor:
     """Rotate flattened ``side x side`` images ``(N, side*side)`` by ``degrees`` (bilinear, zero fill)."""
+    if not isinstance(x, Tensor) or x.ndim != 2 or x.shape[1] != side * side or not x.is_floating_point():
+        raise ValueError(f"rotate takes flattened {side}x{side} images: a float tensor (N, {side * side}), got "
+                         f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}; pass side= for other sizes")
     a = math.radians(degrees)
     theta = torch.tensor([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0]], dtype=x.dtype)
     img = x.reshape(-1, 1, side, side)
@@ -66,6 +74,8 @@ def rotate(x: Tensor, degrees: float, side: int = 28) -> Tensor:
 
 def gaussian_noise(x: Tensor, std: float, seed: int = 0) -> Tensor:
     """``clip(x + N(0, std^2), 0, 1)`` with a seeded generator."""
+    if not std >= 0:
+        raise ValueError(f"the noise std must be >= 0, got {std}")
     g = torch.Generator().manual_seed(seed)
     return (x + std * torch.randn(x.shape, generator=g, dtype=x.dtype)).clamp(0.0, 1.0)
 
@@ -73,6 +83,7 @@ def gaussian_noise(x: Tensor, std: float, seed: int = 0) -> Tensor:
 def reliability_bins(probs: Tensor, labels: Tensor, n_bins: int = 15) -> dict[str, list[float]]:
     """Per-bin mean confidence, accuracy and count (for reliability diagrams; the ECE itself comes
     from torchmetrics in :func:`classification_metrics`)."""
+    _check_classified(probs, labels, n_bins)
     conf, pred = probs.max(1)
     correct = (pred == labels).float()
     edges = torch.linspace(0, 1, n_bins + 1)
@@ -85,3 +96,9 @@ def reliability_bins(probs: Tensor, labels: Tensor, n_bins: int = 15) -> dict[st
         "count": count.tolist(),
         "edges": edges.tolist(),
     }
+
+
+def _check_classified(probs: Tensor, labels: Tensor, n_bins: int) -> None:
+    check_probabilities(probs)
+    check_labels(labels, probs.shape[0], probs.shape[1], what="labels", owner="probs")
+    check_positive_int(n_bins, "n_bins")

@@ -93,15 +93,17 @@ def fit(step: Callable[[Tensor], Tensor], params: list[nn.Parameter] | list[dict
 
 def train_single(model: SingleNetwork, x: Tensor, y: Tensor, cfg: TrainConfig) -> float:
     """Cross-entropy training; returns seconds spent."""
+    model.check_data(x, y)
     model.train()
-    return fit(lambda i: F.cross_entropy(model(x[i]), y[i]), list(model.parameters()), len(x), cfg,
+    return fit(lambda i: F.cross_entropy(model.net(x[i]), y[i]), list(model.parameters()), len(x), cfg,
                desc="single")
 
 
 def train_mc_dropout(model: MCDropout, x: Tensor, y: Tensor, cfg: TrainConfig) -> float:
     """Cross-entropy training with ordinary (one mask per sample) dropout."""
+    model.check_data(x, y)
     model.train()
-    return fit(lambda i: F.cross_entropy(model(x[i]), y[i]), list(model.parameters()), len(x), cfg,
+    return fit(lambda i: F.cross_entropy(model.net(x[i]), y[i]), list(model.parameters()), len(x), cfg,
                desc="mc-dropout")
 
 
@@ -111,9 +113,10 @@ def train_deep_ensemble(model: DeepEnsemble, x: Tensor, y: Tensor, cfg: TrainCon
     n = model.fixed_members
 
     def step(idx):                                                   # idx: (n, B)
-        logits = model(x[idx])                                        # (n, B, C)
+        logits = model._forward(x[idx])                               # (n, B, C)
         return F.cross_entropy(logits.flatten(0, 1), y[idx].flatten()) * n
 
+    model.check_data(x, y)
     model.train()
     return fit(step, list(model.parameters()), len(x), cfg, streams=n, desc="deep-ensemble")
 
@@ -145,6 +148,7 @@ def train_implicit(model: ImplicitEnsemble, x: Tensor, y: Tensor, cfg: TrainConf
         raise ValueError(f"regularizer must be 'gan', 'mmd' or 'none', got {regularizer!r}")
     if not ood_diversity >= 0:
         raise ValueError(f"ood_diversity must be >= 0 (0 turns the term off), got {ood_diversity}")
+    model.check_data(x, y)
     shuffle_gen = torch.Generator().manual_seed(cfg.seed + 7919)
     disc = LatentDiscriminator(model.mixer.out_dim) if regularizer == "gan" else None
     disc_opt = _adam(disc.parameters(), cfg.lr) if disc is not None else None
@@ -154,15 +158,15 @@ def train_implicit(model: ImplicitEnsemble, x: Tensor, y: Tensor, cfg: TrainConf
         noise = model.sample_noise(samples)
         xb = x[idx]
         if ood_diversity:                   # same members, real and shuffled images in one call
-            both = model.forward_noise(torch.cat([xb, permuted_pixels(xb, shuffle_gen)]), noise)
+            both = model.model.ensemble(torch.cat([xb, permuted_pixels(xb, shuffle_gen)]), noise)
             logits, shuffled = both[:, :len(xb)], both[:, len(xb):]  # (K, B, C) each
         else:
-            logits = model.forward_noise(xb, noise)                   # (K, B, C)
+            logits = model.model.ensemble(xb, noise)                  # (K, B, C)
         loss = F.cross_entropy(logits.flatten(0, 1), y[idx].repeat(samples))
         if ood_diversity:
             loss = loss - ood_diversity * member_disagreement(shuffled)
         if regularizer != "none":
-            codes = model.codes(model.sample_noise(code_batch))
+            codes = model.hypernetwork.encode(model.sample_noise(code_batch))
             state["codes"] = codes
             reg = disc.mixer_loss(codes) if disc is not None else mmd_to_prior(codes)
             loss = loss + beta * reg
@@ -189,7 +193,8 @@ def train_bayesian(model: BayesianHypernetwork, x: Tensor, y: Tensor, cfg: Train
     directions and biases; the target's own ``scale`` parameters are generated, so not trained."""
     if not kl_weight >= 0:
         raise ValueError(f"kl_weight must be >= 0 (1 is the plain ELBO), got {kl_weight}")
+    model.check_data(x, y)
     model.train()
     params = [p for n, p in model.named_parameters() if not n.endswith(".scale")]
-    return fit(lambda i: model.loss(x[i], y[i], samples, len(x), kl_weight), params, len(x), cfg,
+    return fit(lambda i: model.negative_elbo(x[i], y[i], samples, len(x), kl_weight), params, len(x), cfg,
                desc="bayesian-hnet")
