@@ -63,6 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--trunk-hidden", type=int, default=128)
     a("--chunk-size", type=int, default=1000)
     a("--chunk-embedding", type=int, default=128)
+    a("--feature-scale", type=float, default=0.0,
+      help="HyperGAN-style ensembles: factor on the generator trunk's features (0: the core default "
+           "1/sqrt(trunk width); the 2026-11 runs used 1.0)")
+    a("--head-lr-scale", type=float, default=0.1,
+      help="HyperGAN-style ensembles: learning-rate factor of the chunked output head")
     a("--shared", default="scale-gan,rank1-gan",
       help="shared-computation implicit ensembles to run, as FACTORS-REGULARIZER (factors: scale or "
            "rank1; regularizer: gan, mmd or none); each runs as method implicit-FACTORS-REGULARIZER")
@@ -107,7 +112,8 @@ def _build(args, sizes):
         methods[f"implicit-{reg}"] = ImplicitEnsemble(
             mlp(sizes), noise_dim=args.noise_dim, code_dim=args.code_dim,
             mixer_hidden=(2 * args.code_dim,), trunk_hidden=(args.trunk_hidden,),
-            chunk_size=args.chunk_size, chunk_embedding=args.chunk_embedding)
+            chunk_size=args.chunk_size, chunk_embedding=args.chunk_embedding,
+            feature_scale=args.feature_scale or None)
     for spec in [s for s in args.shared.split(",") if s]:
         factors, _, reg = spec.partition("-")
         if reg not in ("gan", "mmd", "none"):
@@ -150,7 +156,7 @@ def _train(name, model, x, y, args, cfg, hcfg) -> float:
         shared = isinstance(model, SharedImplicitEnsemble)
         return train_implicit(model, x, y, hcfg, samples=args.train_samples,
                               regularizer=name.rsplit("-", 1)[1], beta=args.beta,
-                              head_lr_scale=args.shared_head_lr_scale if shared else 0.1,
+                              head_lr_scale=args.shared_head_lr_scale if shared else args.head_lr_scale,
                               ood_diversity=args.ood_diversity)
     return train_bayesian(model, x, y, hcfg, samples=args.train_samples, kl_weight=args.kl_weight)
 

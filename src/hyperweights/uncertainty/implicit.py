@@ -13,6 +13,7 @@ from ..io import load as load_model
 from ..io import save as save_model
 from ..model import HyperModel
 from ..trunks import MLP
+from .checks import check_features
 from .mixer import NoiseMixer
 from .predict import Predictive
 
@@ -53,19 +54,20 @@ class ImplicitEnsemble(Predictive):
 
     def __init__(self, target: nn.Module, *, noise_dim: int = 32, code_dim: int = 64,
                  mixer_hidden: tuple[int, ...] = (128,), trunk_hidden: tuple[int, ...] = (128,),
-                 chunk_size: int = 1000, chunk_embedding: int = 32, in_features: int | None = None,
-                 hypernetwork: HyperNetwork | None = None):
+                 chunk_size: int = 1000, chunk_embedding: int = 32, feature_scale: float | None = None,
+                 in_features: int | None = None, hypernetwork: HyperNetwork | None = None):
         super().__init__()
         if hypernetwork is None:
             mixer = NoiseMixer(noise_dim, code_dim, mixer_hidden)
             hypernetwork = HyperNetwork(target, condition=mixer, trunk=MLP(trunk_hidden),
                                         head=ChunkedHead(chunk_size, chunk_embedding),
-                                        feature_scale=1.0)  # the measured settings use unscaled features
+                                        feature_scale=feature_scale)
         if not isinstance(hypernetwork.condition, NoiseMixer):
             raise TypeError("an ImplicitEnsemble's hypernetwork must be conditioned on a NoiseMixer, "
                             f"got {type(hypernetwork.condition).__name__}")
         self.model = HyperModel(target, hypernetwork)
-        self.in_features = in_features if in_features is not None else _in_features(target)
+        self.in_features = in_features if in_features is not None else _width(target, 'in_features')
+        self.num_classes = _width(target, 'out_features', last=True)
 
     @property
     def mixer(self) -> NoiseMixer:
@@ -79,20 +81,27 @@ class ImplicitEnsemble(Predictive):
         """Noise ``s: (K, noise_dim)``; the same generator state gives the same members."""
         return self.mixer.sample(samples, generator)
 
+    def check_noise(self, noise) -> Tensor:
+        """Raise a clear error unless ``noise`` is a finite float tensor ``(K, noise_dim)``, ``K >= 1``,
+        with the model's dtype and device (what :meth:`sample_noise` returns)."""
+        return check_features(noise, self.mixer.noise_dim, self.reference_parameter(), what="noise",
+                              rows="K")
+
     def codes(self, noise: Tensor) -> Tensor:
         """Mixed codes ``q = Q(s)``: ``(K, code_dim)`` (what the latent regularizer sees)."""
-        return self.hypernetwork.encode(noise)
+        return self.hypernetwork.encode(self.check_noise(noise))
 
     def weights_from_noise(self, noise: Tensor) -> dict[str, Tensor]:
         """Generated weights ``{name: (K, *shape)}`` for noise ``(K, noise_dim)``."""
-        return self.hypernetwork(noise)
+        return self.hypernetwork(self.check_noise(noise))
 
     def forward_noise(self, x: Tensor, noise: Tensor) -> Tensor:
-        """Logits ``(K, B, C)`` of the members given by ``noise: (K, noise_dim)``, one call."""
-        return self.model.ensemble(x, noise)
+        """Logits ``(K, B, C)`` of the members given by ``noise: (K, noise_dim)``, one call, for
+        ``x: (B, in_features)`` (both validated; training calls ``self.model.ensemble`` directly)."""
+        return self.model.ensemble(self.check_input(x), self.check_noise(noise))
 
     def _members(self, x: Tensor, samples: int, generator: torch.Generator | None) -> Tensor:
-        return self.forward_noise(x, self.sample_noise(samples, generator))
+        return self.model.ensemble(x, self.sample_noise(samples, generator))
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return self.model.trainable_parameters()
@@ -109,8 +118,10 @@ class ImplicitEnsemble(Predictive):
         return cls(target, hypernetwork=model.hypernetwork, in_features=in_features)
 
 
-def _in_features(target: nn.Module) -> int:
-    for module in target.modules():
-        if hasattr(module, "in_features"):
-            return int(module.in_features)
-    raise ValueError(f"cannot read the input width of {type(target).__name__}; pass in_features=")
+def _width(target: nn.Module, attribute: str, last: bool = False) -> int:
+    """``attribute`` (``in_features`` / ``out_features``) of the first (or last) layer that has it."""
+    layers = [m for m in target.modules() if hasattr(m, attribute)]
+    if not layers:
+        raise ValueError(f"cannot read {attribute} of {type(target).__name__}: it has no nn.Linear-like "
+                         "layer; pass in_features= (and use a target whose last layer has out_features)")
+    return int(getattr(layers[-1] if last else layers[0], attribute))
