@@ -3,24 +3,24 @@ part of the message). Every row is a call a user could make from the docs; none 
 torch error from deep inside or, worse, a silent NaN / wrong number."""
 
 import math
+import tempfile
 
 import pytest
 import torch
 
+import hyperweights as hw
 from hyperweights.uncertainty import (BayesianHypernetwork, DeepEnsemble, ImplicitEnsemble, MCDropout, NoiseMixer,
-                                      SharedImplicitEnsemble, SingleNetwork, apply_temperature, fit_temperature,
-                                      uncertainty_scores)
-from hyperweights.uncertainty.baselines import mlp
+                                      SharedImplicitEnsemble, SingleNetwork, UncertaintyConfig, apply_temperature,
+                                      evaluate, fit, fit_temperature, uncertainty_scores)
 from hyperweights.uncertainty.metrics import (classification_metrics, gaussian_noise, ood_auroc, predict_in_chunks,
                                               reliability_bins, rotate)
-from hyperweights.uncertainty.train import TrainConfig, train_bayesian, train_implicit, train_single
 
 D, C = 6, 3
 
 
 def _implicit():
     torch.manual_seed(0)
-    return ImplicitEnsemble(mlp((D, 8, C)), noise_dim=4, code_dim=4, mixer_hidden=(8,), trunk_hidden=(8,),
+    return ImplicitEnsemble(hw.mlp((D, 8, C)), noise_dim=4, code_dim=4, mixer_hidden=(8,), trunk_hidden=(8,),
                             chunk_size=16, chunk_embedding=4)
 
 
@@ -47,7 +47,11 @@ def _nan_x():
     return x
 
 
-CFG = TrainConfig(epochs=1, batch_size=2, progress=False)
+def _cfg(**kw):
+    return UncertaintyConfig(epochs=1, batch_size=2, progress=False, **kw)
+
+
+CFG = _cfg()
 
 CASES = [
     # --- predict: NaN, dtype, device, container, shape (issue 12, items 5 and the unhelpful kinds)
@@ -94,26 +98,47 @@ CASES = [
      ValueError, "3 fixed member"),
     ("samples beyond the limit", lambda: _implicit().predict(_x(), samples=10**6), ValueError, "exceeds the limit"),
     # --- training data
-    ("train labels out of range", lambda: train_single(SingleNetwork((D, 8, C)), _x(), torch.tensor([0, 1, 2, 3]),
+    ("train labels out of range", lambda: fit(SingleNetwork((D, 8, C)), _x(), torch.tensor([0, 1, 2, 3]),
                                                        CFG), ValueError, "holds class 3, but the model has 3"),
-    ("train negative label", lambda: train_single(SingleNetwork((D, 8, C)), _x(), torch.tensor([0, -1, 2, 1]), CFG),
+    ("train negative label", lambda: fit(SingleNetwork((D, 8, C)), _x(), torch.tensor([0, -1, 2, 1]), CFG),
      ValueError, "holds class -1"),
-    ("train float labels", lambda: train_single(SingleNetwork((D, 8, C)), _x(), _y().float(), CFG), TypeError,
+    ("train float labels", lambda: fit(SingleNetwork((D, 8, C)), _x(), _y().float(), CFG), TypeError,
      "integer class indices"),
-    ("train one-hot labels", lambda: train_single(SingleNetwork((D, 8, C)), _x(),
+    ("train one-hot labels", lambda: fit(SingleNetwork((D, 8, C)), _x(),
                                                   torch.nn.functional.one_hot(_y(), C), CFG), ValueError,
      r"must have shape \(4,\)"),
-    ("train NaN x", lambda: train_implicit(_implicit(), _nan_x(), _y(), CFG), ValueError, "NaN"),
-    ("train list x", lambda: train_bayesian(_bayesian(), [[0.0] * D], _y(1), CFG), TypeError, "torch.as_tensor"),
-    ("train labels list", lambda: train_bayesian(_bayesian(), _x(), [0, 1, 2, 0], CFG), TypeError,
+    ("train NaN x", lambda: fit(_implicit(), _nan_x(), _y(), CFG), ValueError, "NaN"),
+    ("train list x", lambda: fit(_bayesian(), [[0.0] * D], _y(1), CFG), TypeError, "torch.as_tensor"),
+    ("train labels list", lambda: fit(_bayesian(), _x(), [0, 1, 2, 0], CFG), TypeError,
      r"torch.as_tensor\(y, dtype=torch.long\)"),
     ("bayesian loss labels out of range", lambda: _bayesian().loss(_x(), torch.tensor([0, 1, 2, 7]), 2, 100),
      ValueError, "holds class 7"),
     ("bayesian loss num_data 0", lambda: _bayesian().loss(_x(), _y(), 2, 0), ValueError, "num_data must be >= 1"),
-    ("train regularizer", lambda: train_implicit(_implicit(), _x(), _y(), CFG, regularizer="wgan"), ValueError,
-     "regularizer must be"),
-    ("train kl_weight", lambda: train_bayesian(_bayesian(), _x(), _y(), CFG, kl_weight=-1.0), ValueError,
-     "kl_weight must be >= 0"),
+    ("fit regularizer", lambda: fit(_implicit(), _x(), _y(), _cfg(regularizer="wgan")), ValueError,
+     "regularizer must be one of"),
+    ("fit kl_weight", lambda: fit(_bayesian(), _x(), _y(), _cfg(kl_weight=-1.0)), ValueError,
+     "kl_weight must be a finite number >= 0"),
+    ("fit samples 0", lambda: fit(_implicit(), _x(), _y(), _cfg(samples=0)), ValueError,
+     "samples must be a positive integer"),
+    ("fit samples float", lambda: fit(_bayesian(), _x(), _y(), _cfg(samples=2.0)), ValueError,
+     "samples must be a positive integer"),
+    ("fit epochs negative", lambda: fit(SingleNetwork((D, 8, C)), _x(), _y(), UncertaintyConfig(epochs=-1)), ValueError,
+     "epochs must be a positive integer"),
+    ("fit batch 0", lambda: fit(SingleNetwork((D, 8, C)), _x(), _y(), UncertaintyConfig(batch_size=0)), ValueError,
+     "batch_size must be a positive integer"),
+    ("fit batch above the data", lambda: fit(SingleNetwork((D, 8, C)), _x(), _y(), UncertaintyConfig(batch_size=5)),
+     ValueError, "exceeds the 4 training inputs"),
+    ("fit head_lr_scale 0", lambda: fit(_implicit(), _x(), _y(), _cfg(head_lr_scale=0.0)), ValueError,
+     "head_lr_scale must be a positive finite number"),
+    ("fit old-style config", lambda: fit(SingleNetwork((D, 8, C)), _x(), _y(), {"epochs": 1}), TypeError,
+     "config must be an UncertaintyConfig"),
+    ("fit a foreign model", lambda: fit(torch.nn.Linear(D, C), _x(), _y(), CFG), TypeError,
+     "fit trains the models of hyperweights.uncertainty"),
+    ("evaluate labels out of range", lambda: evaluate(SingleNetwork((D, 8, C)), _x(), torch.tensor([0, 1, 2, 3])),
+     ValueError, "holds class 3"),
+    ("evaluate NaN ood", lambda: evaluate(_implicit(), _x(), _y(), samples=2, ood=_nan_x()), ValueError, "NaN"),
+    ("hw.load of an implicit ensemble with a custom target", lambda: _load_without_target(), TypeError,
+     r"hw.load\(path, target\)"),
     # --- temperature scaling (issue 12, item 6)
     ("fit_temperature on logits", lambda: fit_temperature(torch.randn(50, C) * 5, torch.arange(50) % C), ValueError,
      r"If these are logits, pass probs.softmax\(-1\)"),
@@ -155,6 +180,15 @@ CASES = [
 ]
 
 
+def _load_without_target():
+    torch.manual_seed(0)
+    custom = torch.nn.Sequential(torch.nn.Linear(D, 8), torch.nn.Tanh(), torch.nn.Linear(8, C))
+    ens = ImplicitEnsemble(custom, noise_dim=4, code_dim=4, mixer_hidden=(8,), trunk_hidden=(8,), chunk_size=16)
+    with tempfile.TemporaryDirectory() as folder:
+        hw.save(ens, f"{folder}/implicit.safetensors")
+        return hw.load(f"{folder}/implicit.safetensors")          # a Tanh MLP is no hw.mlp: target needed
+
+
 @pytest.mark.parametrize("call, error, phrase", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_raises_a_helpful_error(call, error, phrase):
     with pytest.raises(error, match=phrase):
@@ -171,5 +205,5 @@ def test_good_inputs_next_to_the_bad_ones_still_work():
     x, y = _x(), _y()
     assert _implicit().predict(x, samples=3, seed=0).member_probs.shape == (3, 4, C)
     assert 0 < fit_temperature(_probs(40), _y(40)) < math.inf
-    assert train_single(SingleNetwork((D, 8, C)), x, y, CFG) >= 0
+    assert fit(SingleNetwork((D, 8, C)), x, y, CFG).steps == 2
     assert set(classification_metrics(_probs(), y)) == {"accuracy", "nll", "brier", "ece"}

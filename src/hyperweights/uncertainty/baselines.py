@@ -8,34 +8,14 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from ..io import checkpointable
+from ..targets.build import mlp
 from .predict import Predictive
 
-__all__ = ["mlp", "SingleNetwork", "MCDropout", "DeepEnsemble"]
+__all__ = ["SingleNetwork", "MCDropout", "DeepEnsemble"]
 
 
-def mlp(sizes: tuple[int, ...] | list[int], dropout: float = 0.0) -> nn.Sequential:
-    """``Linear -> ReLU [-> Dropout]`` stack for widths ``sizes`` (input, hidden..., classes).
-
-    Example:
-        >>> mlp((4, 8, 3))
-        Sequential(
-          (0): Linear(in_features=4, out_features=8, bias=True)
-          (1): ReLU()
-          (2): Linear(in_features=8, out_features=3, bias=True)
-        )
-    """
-    if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
-        raise ValueError(f"sizes must list at least an input and an output width, all >= 1; got {sizes}")
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
-
-
+@checkpointable("uncertainty.SingleNetwork")
 class SingleNetwork(Predictive):
     """One deterministic network: one member.
 
@@ -50,7 +30,11 @@ class SingleNetwork(Predictive):
     def __init__(self, sizes: tuple[int, ...]):
         super().__init__()
         self.net = mlp(sizes)
+        self.sizes = tuple(sizes)
         self.in_features, self.num_classes = sizes[0], sizes[-1]
+
+    def checkpoint_config(self) -> dict:
+        return {"sizes": list(self.sizes)}
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(B, C)`` for ``x: (B, in_features)``."""
@@ -60,6 +44,7 @@ class SingleNetwork(Predictive):
         return self.net(x).unsqueeze(0)
 
 
+@checkpointable("uncertainty.MCDropout")
 class MCDropout(Predictive):
     """MC dropout (Gal & Ghahramani 2016): dropout stays on at test time, each mask is a member.
 
@@ -86,8 +71,11 @@ class MCDropout(Predictive):
             raise ValueError(f"dropout probability must be in (0, 1), got {p}")
         self.net = mlp(sizes, dropout=p)
         self.linears = [m for m in self.net if isinstance(m, nn.Linear)]
-        self.p = p
+        self.p, self.sizes = p, tuple(sizes)
         self.in_features, self.num_classes = sizes[0], sizes[-1]
+
+    def checkpoint_config(self) -> dict:
+        return {"sizes": list(self.sizes), "p": self.p}
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(B, C)`` for ``x: (B, in_features)``, with one dropout mask per input in
@@ -103,6 +91,7 @@ class MCDropout(Predictive):
         return h
 
 
+@checkpointable("uncertainty.DeepEnsemble")
 class DeepEnsemble(Predictive):
     """``n`` independently initialised networks (Lakshminarayanan et al. 2017), stored stacked.
 
@@ -134,8 +123,11 @@ class DeepEnsemble(Predictive):
         # the architecture only (on the meta device, outside the module tree so that its
         # placeholder parameters are neither counted nor trained)
         self.__dict__["base"] = copy.deepcopy(nets[0]).to("meta")
-        self.fixed_members = members
+        self.fixed_members, self.sizes = members, tuple(sizes)
         self.in_features, self.num_classes = sizes[0], sizes[-1]
+
+    def checkpoint_config(self) -> dict:
+        return {"sizes": list(self.sizes), "members": self.fixed_members}
 
     def stacked_params(self) -> dict[str, Tensor]:
         return {n: self.stacked[n.replace(".", "__")] for n in self.names}

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..io import checkpointable
 from ..targets.functional import ensemble_forward
 from ..targets.select import select_parameters
 from ..targets.spec import SpecTable
@@ -21,6 +22,7 @@ __all__ = ["BayesianHypernetwork"]
 _LOG_2PI = math.log(2 * math.pi)
 
 
+@checkpointable("uncertainty.BayesianHypernetwork")
 class BayesianHypernetwork(Predictive):
     """``theta = h(eps)``, ``eps ~ N(0, I)``, with ``h`` an invertible :class:`RealNVP` flow.
 
@@ -61,6 +63,16 @@ class BayesianHypernetwork(Predictive):
         self.flow = RealNVP(self.specs.total, couplings, hidden, shift=init_scale, scale=init_std)
         self.prior_mean, self.prior_std = prior_mean, prior_std
         self.in_features, self.num_classes = sizes[0], sizes[-1]
+        self._config = {"sizes": list(sizes), "couplings": couplings, "hidden": hidden, "prior_mean": prior_mean,
+                        "prior_std": prior_std, "init_std": init_std}
+
+    def checkpoint_config(self) -> dict:
+        return dict(self._config)
+
+    def trainable_parameters(self) -> list:
+        """The flow, the directions and the biases: the target's own ``scale`` parameters are
+        generated, so never used or trained."""
+        return [p for n, p in self.named_parameters() if not n.endswith(".scale")]
 
     def sample_scales(self, samples: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """``theta: (K, D)`` and ``log q(theta): (K,)`` for ``K`` draws."""

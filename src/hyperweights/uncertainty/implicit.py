@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 from torch import Tensor, nn
 
 from ..heads import ChunkedHead
 from ..hypernetwork import HyperNetwork
-from ..io import load as load_model
-from ..io import save as save_model
+# the HyperModel half of hw.save / hw.load, which io does not export (yet) on its own
+from ..io import _load_hypernetwork as load_hypermodel
+from ..io import _static_state as static_state
+from ..io import checkpointable
 from ..model import HyperModel
+from ..targets.build import mlp
 from ..trunks import MLP
 from .checks import check_features
 from .mixer import NoiseMixer
@@ -20,6 +21,7 @@ from .predict import Predictive
 __all__ = ["ImplicitEnsemble"]
 
 
+@checkpointable("uncertainty.ImplicitEnsemble")
 class ImplicitEnsemble(Predictive):
     """A noise-conditioned hypernetwork: every noise draw is one member of an ensemble of any size.
 
@@ -106,16 +108,52 @@ class ImplicitEnsemble(Predictive):
     def trainable_parameters(self) -> list[nn.Parameter]:
         return self.model.trainable_parameters()
 
-    # ------------------------------------------------------------------ checkpoints
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the hypernetwork (safetensors + JSON config, no pickle); see :func:`load`."""
-        save_model(self.model, path)
+    # ------------------------------------------------------------------ checkpoints (hw.save / hw.load)
+    def checkpoint_config(self) -> dict:
+        return {"in_features": self.in_features, "target_mlp": _mlp_sizes(self.model.target)}
+
+    def checkpoint_state(self) -> tuple[dict[str, Tensor], dict]:
+        """The hypernetwork's tensors and the target's non-generated state (as ``hw.save`` stores a
+        :class:`~hyperweights.HyperModel`), its design and :meth:`checkpoint_config`."""
+        hnet = self.hypernetwork
+        tensors = {f"hypernetwork.{k}": v.detach() for k, v in hnet.state_dict().items()}
+        static = static_state(self.model.target, hnet.generated_parameter_names)
+        tensors.update((f"target.{k}", v) for k, v in static.items())
+        return tensors, {"hypernetwork": hnet.config(), **self.checkpoint_config()}
 
     @classmethod
-    def load(cls, path: str | os.PathLike, target: nn.Module, in_features: int | None = None) -> ImplicitEnsemble:
-        """Rebuild a saved ensemble for ``target`` (same architecture); same seed -> same members."""
-        model = load_model(path, target)
-        return cls(target, hypernetwork=model.hypernetwork, in_features=in_features)
+    def from_checkpoint(cls, tensors: dict[str, Tensor], config: dict, target: nn.Module | None = None):
+        """Rebuild a saved ensemble; ``target`` (the same architecture) is needed unless it was an
+        ``hw.mlp``. The same seed gives the same members as before saving."""
+        config = dict(config)
+        design = config.pop("hypernetwork")
+        target = cls._checkpoint_target(config) if target is None else target
+        model = load_hypermodel(f"the {cls.__name__} checkpoint", tensors, {"kind": "HyperModel", "hypernetwork": design},
+                                target, None, None, None, True)
+        return cls._from_parts(target, model.hypernetwork, config)
+
+    @classmethod
+    def _checkpoint_target(cls, config: dict) -> nn.Module:
+        if config.get("target_mlp") is None:
+            raise TypeError("this ImplicitEnsemble's target is not an hw.mlp, so the checkpoint cannot rebuild "
+                            "it: pass a freshly built one, hw.load(path, target)")
+        return mlp(config["target_mlp"])
+
+    @classmethod
+    def _from_parts(cls, target: nn.Module, hypernetwork: HyperNetwork, config: dict):
+        return cls(target, hypernetwork=hypernetwork, in_features=config["in_features"])
+
+
+def _mlp_sizes(target: nn.Module) -> list[int] | None:
+    """The widths ``hw.mlp(widths)`` would rebuild ``target`` from, or None if it is not such an MLP."""
+    layers = list(target) if isinstance(target, nn.Sequential) else []
+    if len(layers) % 2 == 0 or any(type(m) is not nn.Linear for m in layers[::2]) \
+            or any(type(m) is not nn.ReLU for m in layers[1::2]):
+        return None
+    linears = layers[::2]
+    if any(a.out_features != b.in_features for a, b in zip(linears, linears[1:])) or any(m.bias is None for m in linears):
+        return None
+    return [linears[0].in_features, *(m.out_features for m in linears)]
 
 
 def _width(target: nn.Module, attribute: str, last: bool = False) -> int:

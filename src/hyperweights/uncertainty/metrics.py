@@ -8,10 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .calibration import apply_temperature
 from .checks import check_labels, check_positive_int, check_probabilities, check_scores
 from .predict import Prediction, Predictive
 
-__all__ = ["predict_in_chunks", "classification_metrics", "ood_auroc", "rotate", "gaussian_noise",
+__all__ = ["evaluate", "predict_in_chunks", "classification_metrics", "ood_auroc", "rotate", "gaussian_noise",
            "reliability_bins"]
 
 
@@ -24,6 +25,44 @@ def predict_in_chunks(model: Predictive, x: Tensor, samples: int | None, seed: i
     return Prediction(*(torch.cat([getattr(p, f) for p in parts], dim=1 if f.startswith("member") else 0)
                         for f in ("probs", "member_probs", "member_logits", "entropy",
                                   "mutual_information", "variance")))
+
+
+def evaluate(model: Predictive, x: Tensor, y: Tensor, *, samples: int | None = None, seed: int = 0,
+             ood: Tensor | None = None, temperature: float | None = None, n_bins: int = 15,
+             chunk: int = 2000) -> dict[str, float]:
+    """The package's evaluation verb: how well ``model``'s mean predictive fits ``(x, y)`` and, with
+    ``ood``, how well its predictive entropy tells those inputs from ``ood``.
+
+    Args:
+        x, y: inputs ``(N, in_features)`` and their classes ``(N,)``.
+        samples, seed: the members (:meth:`Predictive.predict`; the same for every chunk and for ``ood``).
+        ood: out-of-distribution inputs ``(M, in_features)`` (positives of the AUROC).
+        temperature: if given, the accuracy / NLL / Brier / ECE are of the temperature-scaled
+            predictive (:func:`~hyperweights.uncertainty.apply_temperature`).
+
+    Returns:
+        ``accuracy``, ``nll``, ``brier``, ``ece`` (:func:`classification_metrics`), the mean
+        ``entropy`` and ``mutual_information`` on ``x``, and with ``ood`` also ``auroc_ood`` and
+        ``mutual_information_ood``.
+
+    Example:
+        >>> import torch
+        >>> from hyperweights.uncertainty import MCDropout
+        >>> m = evaluate(MCDropout((4, 8, 3)), torch.randn(20, 4), torch.arange(20) % 3, samples=8,
+        ...              ood=torch.randn(10, 4) * 5)
+        >>> sorted(m)
+        ['accuracy', 'auroc_ood', 'brier', 'ece', 'entropy', 'mutual_information', 'mutual_information_ood', 'nll']
+    """
+    check_labels(y, len(model.check_input(x)), model.num_classes)
+    pred = predict_in_chunks(model, x, samples, seed, chunk)
+    probs = pred.probs if temperature is None else apply_temperature(pred.probs, temperature)
+    out = classification_metrics(probs, y, n_bins)
+    out.update(entropy=pred.entropy.mean().item(), mutual_information=pred.mutual_information.mean().item())
+    if ood is not None:
+        pood = predict_in_chunks(model, ood, samples, seed, chunk)
+        out.update(auroc_ood=ood_auroc(pred.entropy, pood.entropy),
+                   mutual_information_ood=pood.mutual_information.mean().item())
+    return out
 
 
 def classification_metrics(probs: Tensor, labels: Tensor, n_bins: int = 15) -> dict[str, float]:

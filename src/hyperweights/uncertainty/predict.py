@@ -78,6 +78,29 @@ class Predictive(nn.Module):
     def _members(self, x: Tensor, samples: int, generator: torch.Generator | None) -> Tensor:
         raise NotImplementedError  # pragma: no cover - abstract
 
+    def checkpoint_config(self) -> dict:
+        """The constructor arguments that rebuild the model (JSON), for :func:`hyperweights.save`."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """What training updates (and what a parameter budget counts)."""
+        return list(self.parameters())
+
+    # ------------------------------------------------------------------ checkpoints (hw.save / hw.load)
+    def checkpoint_state(self) -> tuple[dict[str, Tensor], dict]:
+        """``(tensors, config)``: the state dict and :meth:`checkpoint_config`."""
+        return {k: v.detach() for k, v in self.state_dict().items()}, self.checkpoint_config()
+
+    @classmethod
+    def from_checkpoint(cls, tensors: dict[str, Tensor], config: dict, **overrides):
+        """Rebuild from :meth:`checkpoint_state` (``overrides`` replace config entries)."""
+        model = cls(**{**config, **overrides})
+        try:
+            model.load_state_dict(tensors)
+        except RuntimeError as err:
+            raise ValueError(f"the stored tensors do not fit a {cls.__name__}{config}: {err}") from err
+        return model
+
     def check_input(self, x) -> Tensor:
         """Raise a clear error unless ``x`` is a finite float tensor ``(B, in_features)`` with the
         model's dtype and device."""
