@@ -49,3 +49,14 @@ def test_a_baseline_shared_by_several_files_of_one_seed_is_counted_once(tmp_path
     out = capsys.readouterr().out
     assert "| single | 1 |" in out
     assert "| implicit-scale-gan, spread 0.1 | 1 |" in out and "| implicit-scale-gan, spread 0.15 | 1 |" in out
+
+
+def test_goal_counts_are_written_as_json_per_seed(tmp_path):
+    files = [_write(tmp_path / f"ref{s}.json", s, _refs(s, auroc)) for s, auroc in ((0, 0.80), (1, 0.90))]
+    hnet = {"method": "implicit-scale-gan", "params": 10, "accuracy": 0.895, "ece": 0.015, "auroc_mnist": 0.85}
+    files += [_write(tmp_path / f"run{s}.json", s, [hnet]) for s in (0, 1)]
+    out = tmp_path / "goals.json"
+    assert main(["--goals", "--json", str(out), *files]) == 0
+    (entry,) = json.loads(out.read_text())["goals"]
+    assert entry["seeds"] == [0, 1] and entry["auroc_met"] == 1 and entry["ece_met"] == 2 and entry["runs"] == 2
+    assert entry["auroc_gap"] == pytest.approx([0.05, -0.05])
