@@ -60,3 +60,14 @@ def test_goal_counts_are_written_as_json_per_seed(tmp_path):
     (entry,) = json.loads(out.read_text())["goals"]
     assert entry["seeds"] == [0, 1] and entry["auroc_met"] == 1 and entry["ece_met"] == 2 and entry["runs"] == 2
     assert entry["auroc_gap"] == pytest.approx([0.05, -0.05])
+
+
+def test_hypergan_runs_on_the_core_feature_scale_are_a_configuration_of_their_own(tmp_path, capsys):
+    gan = {"method": "implicit-gan", "params": 10, "accuracy": 0.9, "ece": 0.02, "auroc_mnist": 0.8}
+    old = _write(tmp_path / "old.json", 0, _refs(0, 0.8) + [gan])                # before the options existed
+    same = _write(tmp_path / "same.json", 1, _refs(1, 0.8) + [gan], feature_scale=1.0, head_lr_scale=0.1)
+    core = _write(tmp_path / "core.json", 0, [gan], feature_scale=0.0, head_lr_scale=1.0)
+    main(["--goals", old, same, core])
+    out = capsys.readouterr().out
+    assert "| implicit-gan, 30 epochs | 0, 1 |" in out
+    assert "| implicit-gan, 30 epochs, core feature scale, head lr × 1 | 0 |" in out

@@ -68,7 +68,14 @@ def _hypernetwork(method: str) -> bool:
     return method.startswith("implicit") or method == "bayesian-hnet"
 
 
-_VARIANT = {"init_spread": ("spread", None, _shared), "ood_diversity": ("gamma", 0.0, _shared),
+def _hypergan(method: str) -> bool:
+    return method.startswith("implicit-") and method.count("-") == 1
+
+
+# the HyperGAN-style runs before the bench had these options used feature scale 1 and head lr x 0.1
+# (0 or None: the core's default feature scale 1/sqrt(trunk width))
+_VARIANT = {"feature_scale": ("feature scale", 1.0, _hypergan), "head_lr_scale": ("head lr ×", 0.1, _hypergan),
+            "init_spread": ("spread", None, _shared), "ood_diversity": ("gamma", 0.0, _shared),
             "shared_hidden": ("width", 176, _shared), "shared_trunk_hidden": ("trunk", 0, _shared),
             "hnet_batch_size": ("batch", 256, _hypernetwork),
             "kl_weight": ("KL weight", 1.0, lambda m: m == "bayesian-hnet"),
@@ -82,8 +89,12 @@ def _protocol(config: dict) -> tuple:
     return tuple(config.get(k) for k in _PROTOCOL)
 
 
+def _value(name: str, value) -> str:
+    return "core feature scale" if name == "feature scale" and not value else f"{name} {value:g}"
+
+
 def _label(method: str, config: dict, epochs: bool = True) -> str:
-    extra = [f"{name} {config[key]:g}" for key, (name, default, affects) in _VARIANT.items()
+    extra = [_value(name, config[key]) for key, (name, default, affects) in _VARIANT.items()
              if affects(method) and key in config and config[key] != default]
     if epochs:
         extra.insert(0, f"{config.get('epochs', '?')} epochs")
