@@ -74,6 +74,8 @@ CASES = [
     ("implicit predict feature size", lambda: _implicit().predict(torch.randn(4, D + 1)), ValueError,
      r"shape \(B, 6\)"),
     ("implicit predict images", lambda: _implicit().predict(torch.randn(4, 2, 3)), ValueError, "flatten"),
+    ("implicit called on NaN x", lambda: _implicit()(_nan_x(), 2), ValueError, "NaN"),
+    ("bayesian called on a list", lambda: _bayesian()([[0.0] * D], 2), TypeError, "torch.as_tensor"),
     ("implicit predict empty batch", lambda: _implicit().predict(torch.randn(0, D)), ValueError, "B >= 1"),
     ("shared predict NaN x", lambda: SharedImplicitEnsemble((D, 8, C), noise_dim=4, code_dim=4, mixer_hidden=(8,))
      .predict(_nan_x()), ValueError, "NaN"),

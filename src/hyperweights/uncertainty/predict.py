@@ -137,6 +137,10 @@ class Predictive(nn.Module):
             )
         return samples
 
+    def forward(self, x: Tensor, samples: int | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """``model(x, samples)``: :meth:`members` (the baselines' ``forward`` is their training call)."""
+        return self.members(x, samples, generator)
+
     def members(self, x: Tensor, samples: int | None = None, generator: torch.Generator | None = None) -> Tensor:
         """Per-member logits ``(K, B, C)`` for ``x: (B, in_features)``, all members in one call."""
         return self._members(self.check_input(x), self.check_samples(samples), generator)
