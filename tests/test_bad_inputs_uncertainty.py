@@ -209,3 +209,11 @@ def test_good_inputs_next_to_the_bad_ones_still_work():
     assert 0 < fit_temperature(_probs(40), _y(40)) < math.inf
     assert fit(SingleNetwork((D, 8, C)), x, y, CFG).steps == 2
     assert set(classification_metrics(_probs(), y)) == {"accuracy", "nll", "brier", "ece"}
+
+
+def test_finite_values_whose_sum_overflows_are_not_mistaken_for_nan():
+    from hyperweights.uncertainty.checks import check_features
+    big = torch.full((4, D), 3e38)                               # each finite, the sum is inf in float32
+    assert check_features(big, D, torch.zeros(1)) is big
+    with pytest.raises(ValueError, match="1 NaN or infinite"):
+        check_features(torch.cat([big, torch.tensor([[math.inf] + [0.0] * (D - 1)])]), D, torch.zeros(1))
