@@ -178,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("files", nargs="+", help="results/uncertainty_*.json files")
     parser.add_argument("--goals", action="store_true",
                         help="per configuration, the AUROC and ECE goals seed by seed")
+    parser.add_argument("--metrics", default=",".join(METRICS),
+                        help="comma-separated row keys to average (e.g. val_accuracy,val_nll,accuracy)")
     parser.add_argument("--json", default=None,
                         help="with --goals: also write the per-seed goal counts to this JSON file")
     args = parser.parse_args(argv)
@@ -211,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                 seen.add((label, key))
             rows.append({**row, "method": label})
         runs.append(rows)
-    print(summarize(runs))
+    print(summarize(runs, tuple(m for m in args.metrics.split(",") if m)))
     return 0
 
 
