@@ -63,9 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--chunk-embedding", type=int, default=128)
     a("--feature-scale", type=float, default=0.0,
       help="HyperGAN-style ensembles: factor on the generator trunk's features (0: the core default "
-           "1/sqrt(trunk width); the 2026-11 runs used 1.0)")
-    a("--head-lr-scale", type=float, default=0.1,
-      help="HyperGAN-style ensembles: learning-rate factor of the chunked output head")
+           "1/sqrt(trunk width), kept after a validation-split comparison, docs/uncertainty.md; the "
+           "2026-11 runs used 1.0 with --head-lr-scale 0.1)")
+    a("--head-lr-scale", type=float, default=1.0,
+      help="HyperGAN-style ensembles: learning-rate factor of the chunked output head (1: the plain "
+           "learning rate, which trains on the core feature scale)")
     a("--shared", default="scale-gan,rank1-gan",
       help="shared-computation implicit ensembles to run, as FACTORS-REGULARIZER (factors: scale or "
            "rank1; regularizer: gan, mmd or none); each runs as method implicit-FACTORS-REGULARIZER")
