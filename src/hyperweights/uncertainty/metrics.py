@@ -38,7 +38,8 @@ def evaluate(model: Predictive, x: Tensor, y: Tensor, *, samples: int | None = N
         samples, seed: the members (:meth:`Predictive.predict`; the same for every chunk and for ``ood``).
         ood: out-of-distribution inputs ``(M, in_features)`` (positives of the AUROC).
         temperature: if given, the accuracy / NLL / Brier / ECE are of the temperature-scaled
-            predictive (:func:`~hyperweights.uncertainty.apply_temperature`).
+            predictive (:func:`~hyperweights.uncertainty.apply_temperature`); the entropy, mutual
+            information and AUROC stay those of the members.
 
     Returns:
         ``accuracy``, ``nll``, ``brier``, ``ece`` (:func:`classification_metrics`), the mean
