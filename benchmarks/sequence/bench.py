@@ -24,7 +24,7 @@ from torch.func import functional_call
 
 import hyperweights as hw
 from hyperweights.bench import interleaved, markdown_table, write_results
-from hyperweights.bench.report import results_dir
+from hyperweights.bench.report import result_path
 from hyperweights.sequence import CharLM, SequenceConfig, evaluate, fit
 
 __all__ = ["add_arguments", "main", "LMConfig"]
@@ -231,7 +231,7 @@ def main(args) -> int:
             cfg.steps = args.steps
         print(f"[sequence] char-LM: {len(cfg.seeds)} seeds x 3 models x {cfg.steps} steps", flush=True)
         payload["lm"] = _lm(cfg, args.smoke, device)
-        _plot(payload["lm"], results_dir() / f"{name}_lm.png")
+        _plot(payload["lm"], result_path(f"{name}_lm.png"))
     payload["seconds"] = round(time.perf_counter() - tic, 1)
     path = write_results(name, payload)
     if "recurrent" in payload:

@@ -24,7 +24,7 @@ import hyperweights as hw
 from benchmarks.uncertainty.goals import auroc_goal_met, ece_goal_met
 from hyperweights.bench import interleaved, markdown_table, write_results
 from hyperweights.bench.plotting import pyplot
-from hyperweights.bench.report import results_dir
+from hyperweights.bench.report import result_path
 from hyperweights.targets.functional import ensemble_forward
 from hyperweights.uncertainty import (BayesianHypernetwork, DeepEnsemble, ImplicitEnsemble, MCDropout,
                                       SharedImplicitEnsemble, SingleNetwork, UncertaintyConfig, apply_temperature,
@@ -208,7 +208,7 @@ def _plots(evals, prefix):
         ax.set_xlabel("confidence", fontsize=8)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
-    rel = _save_grid(plt, fig, axes, len(names), results_dir() / f"{prefix}_reliability.png")
+    rel = _save_grid(plt, fig, axes, len(names), result_path(f"{prefix}_reliability.png"))
 
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
     for ax, name in zip(axes.flat, names):
@@ -218,7 +218,7 @@ def _plots(evals, prefix):
             ax.hist(t.numpy(), bins=40, range=(0, top), density=True, histtype="step", label=label)
         ax.set_title(f"{name}\nAUROC(MNIST) {evals[name]['auroc_mnist']:.3f}", fontsize=9)
         ax.set_xlabel("predictive entropy (nats)", fontsize=8)
-    hist = _save_grid(plt, fig, axes, len(names), results_dir() / f"{prefix}_entropy.png")
+    hist = _save_grid(plt, fig, axes, len(names), result_path(f"{prefix}_entropy.png"))
     return [str(rel), str(hist)]
 
 

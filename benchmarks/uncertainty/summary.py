@@ -1,6 +1,6 @@
 """Mean ± standard deviation over seeds of ``bench uncertainty`` result files.
 
-``python -m benchmarks.uncertainty.summary results/uncertainty_e30_*seed?.json`` prints one
+``python -m benchmarks.uncertainty.summary results/uncertainty/uncertainty_e30_*seed?.json`` prints one
 markdown row per configuration (a method plus the options its runs varied, such as the initial
 spread or the KL weight, in order of first appearance) with the mean and sample standard deviation
 of each metric over the runs, and the per-run values of the OOD AUROC in seed order.
@@ -175,7 +175,7 @@ def goals_over_seeds(files: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.uncertainty.summary",
                                      description="Summaries over seeds of `bench uncertainty` result files.")
-    parser.add_argument("files", nargs="+", help="results/uncertainty_*.json files")
+    parser.add_argument("files", nargs="+", help="results/uncertainty/uncertainty_*.json files")
     parser.add_argument("--goals", action="store_true",
                         help="per configuration, the AUROC and ECE goals seed by seed")
     parser.add_argument("--metrics", default=",".join(METRICS),

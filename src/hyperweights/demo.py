@@ -24,7 +24,7 @@ from torch import nn
 import hyperweights as hw
 
 from .bench import interleaved, markdown_table, write_results
-from .bench.report import results_dir
+from .bench.report import result_path
 from .cli import positive_int
 
 NUM_TASKS = 5
@@ -194,7 +194,7 @@ def main(args) -> int:
     path = write_results("demo_smoke" if args.smoke else "demo",
                          {"steps": args.steps, "batch": args.batch, "seed": args.seed, "rows": rows,
                           "wall_s": time.perf_counter() - start})
-    png = results_dir() / ("demo_smoke.png" if args.smoke else "demo.png")
+    png = result_path("demo_smoke.png" if args.smoke else "demo.png")
     _plot(rows, png)
     print(f"wrote {path} and {png} in {time.perf_counter() - start:.0f} s")
     return 0
