@@ -61,7 +61,7 @@ CASES = [
     ("groups not dividing the batch", lambda: _model()(X, torch.tensor([[1e-3, 0.1]] * 4)), ValueError,
      "do not divide the batch of 6"),
     ("x of the wrong feature size", lambda: _model()(torch.randn(6, 5), {"wd": 1e-3, "s": 0.1}), ValueError,
-     "x has the shape the target expects"),
+     "takes in_features=4"),
     ("per-example groups of a per-batch hyperparameter",
      lambda: ConditionedModel(nn.Linear(4, 3), HyperparameterSpace([Hyperparameter("a", 0, 1, per_example=False)]))
      .step_loss(X, Y, lambda *a: 0, groups="example"), ValueError, "declared per_example=False"),

@@ -15,7 +15,7 @@ import torch
 
 from hyperweights.bench import markdown_table, write_results
 from hyperweights.bench.plotting import pyplot
-from hyperweights.bench.report import results_dir
+from hyperweights.bench.report import result_path
 from benchmarks.hyperparams.init import InitConfig, run_init_study
 from benchmarks.hyperparams.mip import SETTINGS, MipConfig, run_mip_settings
 from benchmarks.hyperparams.stn import StnConfig, run_stn_study
@@ -203,7 +203,7 @@ def main(args) -> int:
                 "x_val": xtr[val], "y_val": ytr[val]}
         with tqdm(total=cfg.grid_steps + cfg.cond_steps, desc="sweep fidelity") as bar:
             out["sweep"] = run_sweep(cfg, data, bar)
-        _plot_sweep(out["sweep"], results_dir() / "hyperparams_sweep.png")
+        _plot_sweep(out["sweep"], result_path("hyperparams_sweep.png"))
     if "stn" in args.parts:
         cfg = sizes["stn"]
         cfg.seed = args.seed
@@ -212,14 +212,14 @@ def main(args) -> int:
                 "x_test": split.x_test[: n["test"]], "y_test": split.y_test[: n["test"]]}
         with tqdm(total=3, desc="STN vs searches") as bar:
             out["stn"] = run_stn_study(cfg, data, bar)
-        _plot_schedule(out["stn"], results_dir() / "hyperparams_stn_schedule.png")
+        _plot_schedule(out["stn"], result_path("hyperparams_stn_schedule.png"))
     if "mip" in args.parts:
         cfg = sizes["mip"]
         data = {"x_train": xtr[: n["mip_train"]], "y_train": ytr[: n["mip_train"]]}
         runs = len(SETTINGS) * len(cfg.variants) * len(cfg.lrs) * len(cfg.seeds)
         with tqdm(total=runs, desc="MIP study") as bar:
             out["mip"] = run_mip_settings(cfg, data, bar)
-        _plot_mip(out["mip"], results_dir() / "hyperparams_mip.png")
+        _plot_mip(out["mip"], result_path("hyperparams_mip.png"))
     if "init" in args.parts:
         from hyperweights.data import load_mnist5k
         cfg = sizes["init"]
@@ -227,7 +227,7 @@ def main(args) -> int:
             out["init"] = run_init_study(cfg, load_mnist5k(seed=0), bar)
     out["seconds_total"] = time.perf_counter() - start
     name = "hyperparams_smoke" if args.smoke else "hyperparams"
-    previous = results_dir() / f"{name}.json"
+    previous = result_path(f"{name}.json")
     if set(args.parts) != set(PARTS) and previous.exists():
         # a partial rerun keeps the other studies' results (and notes which parts were rerun)
         import json

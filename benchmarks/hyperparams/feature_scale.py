@@ -1,6 +1,6 @@
 """The sweep-fidelity study at seeds 0 and 1 with the core's feature scale and with ``1.0``.
 
-``python -m benchmarks.hyperparams.feature_scale`` writes ``results/hyperparams_sweep_feature_scale.json``:
+``python -m benchmarks.hyperparams.feature_scale`` writes ``results/hyperparams/hyperparams_sweep_feature_scale.json``:
 per seed and setting, the goals and losses of :func:`benchmarks.hyperparams.sweep.run_sweep`. It
 decides the default feature scale of :class:`~hyperweights.hyperparams.ConditionedModel`.
 """

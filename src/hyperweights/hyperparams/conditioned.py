@@ -33,7 +33,7 @@ from .space import HyperparameterSpace
 __all__ = ["ConditionedModel", "grouped_forward", "expand_groups", "SWEEP_FEATURE_SCALE"]
 
 #: ConditionedModel's feature scale: unscaled, measured better than the core default on the sweep
-#: benchmark (results/hyperparams_sweep_feature_scale.json)
+#: benchmark (results/hyperparams/hyperparams_sweep_feature_scale.json)
 SWEEP_FEATURE_SCALE = 1.0
 
 #: loss(output (B, ...), targets (B, ...), lam {name: (K,)}, weights {name: (K, *shape)}) -> scalar

@@ -32,14 +32,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .._parts import Part
 from ..trunks import MLP
+from .base import Parametrization
 from .init import is_bias
 
 __all__ = ["MIP"]
 
 
-class MIP(Part):
+class MIP(Parametrization):
     """Magnitude-invariant parametrization.
 
     Args:
