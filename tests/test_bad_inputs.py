@@ -131,7 +131,7 @@ CASES = [
     ("hnet_head_str", lambda: hnet(head="full"), TypeError, "head a Head, got MLP, str"),
     ("hnet_parametrization_module", lambda: hnet(parametrization=nn.Identity()), TypeError,
      "a Parametrization such as MIP()"),
-    ("hnet_init", lambda: hnet(init="xavier"), ValueError, "init must be one of ('hyperfan', 'fan_out')"),
+    ("hnet_init", lambda: hnet(init="xavier"), ValueError, "init must be one of ('target_stats', 'hyperfan_in'"),
     ("hnet_feature_scale_inf", lambda: hnet(feature_scale=float("inf")), ValueError,
      "feature_scale to be a finite number > 0, got inf"),
     ("hnet_feature_scale_nan", lambda: hnet(feature_scale=NAN), ValueError,

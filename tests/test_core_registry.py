@@ -61,7 +61,7 @@ def test_one_default_trunk_and_head():
     """The defaults live once: MLP's own default and ChunkedHead's own defaults."""
     hnet = hw.HyperNetwork(nn.Linear(3, 2), condition=hw.TaskEmbedding(2, 4))
     assert hnet.trunk.get_config() == hw.MLP().get_config() == {"hidden": list(DEFAULT_HIDDEN),
-                                                                  "activation": "relu"}
+                                                                  "activation": "relu", "init": "fan_in"}
     assert hnet.head.get_config() == hw.ChunkedHead().get_config()
 
 
@@ -161,11 +161,11 @@ def test_a_user_parametrization_plugs_in_and_round_trips(tmp_path):
     theta0 = torch.cat([target.weight.detach().reshape(-1), target.bias.detach()])
     flat = hnet.flat(torch.tensor([0, 1]))
     assert (flat - theta0).abs().max() <= 0.01 + 1e-7     # bounded by construction
-    assert hnet.init == "hyperfan"                         # the protocol's default head init
+    assert hnet.init == "target_stats"                     # the protocol's default head init
     hw.save(hnet, tmp_path / "p.safetensors")
     torch.testing.assert_close(hw.load(tmp_path / "p.safetensors", target).flat(1), hnet.flat(1))
 
 
 def test_mip_is_a_parametrization():
     assert isinstance(hw.MIP(), hw.Parametrization)
-    assert hw.create_parametrization("MIP", residual=False).head_init == "hyperfan"
+    assert hw.create_parametrization("MIP", residual=False).head_init == "target_stats"
