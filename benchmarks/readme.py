@@ -171,7 +171,8 @@ def _uncertainty_headline(ctx: Context) -> str:
 
 def _hyperparams_headline(ctx: Context) -> str:
     first = ctx.load("hyperparams/hyperparams.json")["sweep"]
-    runs = [first] + ctx.load("hyperparams/hyperparams_sweep_seeds.json")["runs"]
+    runs = [r for r in ctx.load("hyperparams/hyperparams_sweep_feature_scale.json")["runs"]
+            if r["feature_scale"] == 1.0]          # the configuration ConditionedModel uses
     within = sum(r["goals"]["best_lambda_within_one_grid_step"] for r in runs)
     return (f"train once, sweep weight decay: best λ within one grid step of a 20-run grid at "
             f"{within} of {len(runs)} seeds, for **{first['compute_ratio_flops']:.3f}×** the grid's FLOPs")
