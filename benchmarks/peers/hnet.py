@@ -2,7 +2,8 @@
 
 Uses hypnettorch 0.0.4's own parts unchanged: ``mnets.MLP`` (the same 784-100-100-10 target),
 ``hnets.ChunkedHMLP`` and ``utils.hnet_regularizer`` (``get_current_targets`` at each task start,
-``calc_fix_target_reg`` every step, which calls the hypernetwork once per earlier task). Data,
+``calc_fix_target_reg`` every step, which calls the hypernetwork once per earlier task). The
+optimizer of a task holds the shared weights and that task's embedding only. Data,
 sampling, step budget, optimizer (fused Adam) and evaluation are the runner's, shared with every
 other learner. Install with ``pip install --no-deps hypnettorch==0.0.4`` (it imports matplotlib).
 """
@@ -65,7 +66,10 @@ class HypnettorchHNET(ContinualMethod):
     def begin_task(self, task: int) -> None:
         self.check_task(task)
         self._targets = self._reg.get_current_targets(task, self.hnet) if task > 0 else None
-        self.optimizer = fused_adam(self.hnet.parameters(), self.lr)
+        # as in hypnettorch's HNET training (chrhenning/hypercl): the shared weights and the
+        # current task's embedding only; earlier embeddings stay constant
+        self.optimizer = fused_adam([*self.hnet.unconditional_params,
+                                     self.hnet.conditional_params[task]], self.lr)
 
     def step(self, task: int, x: Tensor, y: Tensor) -> float:
         self.optimizer.zero_grad(set_to_none=True)

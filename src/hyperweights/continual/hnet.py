@@ -142,8 +142,20 @@ class HNET(ContinualMethod):
                 shifted = {n: p + delta[p] if p in delta else p for n, p in params.items()}
                 loss = loss + self.beta * self.reg(params=shifted)
         loss.backward()
+        self._freeze_other_embeddings(task)
         opt.step()
         return loss.item()
+
+    def _freeze_other_embeddings(self, task: int) -> None:
+        """Drop the gradient of every embedding row but ``task``'s (von Oswald et al.: only the
+        current task's embedding is optimised, the others "stay constant"). The regularizer's
+        gradient reaches the earlier rows; with their gradient zero in a fresh Adam their moments
+        stay zero, so Adam leaves them exactly unchanged."""
+        grad = self.hnet.condition.weight.grad
+        if grad is not None:
+            mine = grad[task].clone()
+            grad.zero_()
+            grad[task] = mine
 
     @torch.no_grad()
     def _fisher(self, task: int, protocol) -> Tensor:
