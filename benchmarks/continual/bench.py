@@ -244,8 +244,9 @@ def _regcost(smoke: bool) -> dict:
             ours = build_learner("hnet", base, trunk_hidden=s["layers"], chunk_size=s["chunk"], chunk_emb=8)
             peer = HypnettorchHNET(base.num_features, 10, base.classes, emb_dim=32, chunk_emb=8,
                                    chunk_size=s["chunk"], layers=s["layers"])
-            ours.begin_task(t)
-            peer.begin_task(t)
+            for task in range(t + 1):        # tasks begin in order; T earlier tasks protected
+                ours.begin_task(task)
+                peer.begin_task(task)
             opt_o, opt_p = ours.optimizer, peer.optimizer
 
             def step_ours():

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from hyperweights.continual.base import ContinualMethod, fused_adam
+from hyperweights.continual.base import ContinualMethod
 
 __all__ = ["HypnettorchHNET", "import_hypnettorch"]
 
@@ -63,15 +63,18 @@ class HypnettorchHNET(ContinualMethod):
         self._settings = {"emb_dim": emb_dim, "chunk_emb": chunk_emb, "chunk_size": chunk_size,
                           "layers": list(layers), "beta": beta}
 
-    def begin_task(self, task: int) -> None:
-        self.check_task(task)
-        self._targets = self._reg.get_current_targets(task, self.hnet) if task > 0 else None
+    def trainable(self, task: int) -> list:
         # as in hypnettorch's HNET training (chrhenning/hypercl): the shared weights and the
         # current task's embedding only; earlier embeddings stay constant
-        self.optimizer = fused_adam([*self.hnet.unconditional_params,
-                                     self.hnet.conditional_params[task]], self.lr)
+        return [*self.hnet.unconditional_params, self.hnet.conditional_params[task]]
+
+    def begin_task(self, task: int) -> None:
+        self.check_begin(task)
+        self._targets = self._reg.get_current_targets(task, self.hnet) if task > 0 else None
+        super().begin_task(task)
 
     def step(self, task: int, x: Tensor, y: Tensor) -> float:
+        self.check_step(task, x, y)
         self.optimizer.zero_grad(set_to_none=True)
         weights = self.hnet.forward(cond_id=task)
         logits = self.mnet.forward(x, weights=weights)[:, self.classes[task]]

@@ -50,6 +50,30 @@ def fused_adam(params, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr, fused=True)
 
 
+def _as_classes(classes) -> Tensor:
+    """``(T, C)`` output units as an int64 tensor (a nested list is accepted), checked."""
+    if isinstance(classes, Tensor):
+        if classes.is_floating_point() or classes.is_complex() or classes.dtype == torch.bool:
+            raise TypeError(f"classes must hold integer output-unit ids, got dtype {classes.dtype}")
+        table = classes.detach().to(torch.long).clone()
+    else:
+        try:
+            table = torch.as_tensor(classes, dtype=torch.long)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError("classes must be a (T, C) tensor or nested list of integer output-unit "
+                            f"ids (e.g. [[0, 1], [2, 3]]), got {classes!r}") from err
+    if table.ndim != 2 or table.numel() == 0:
+        raise ValueError(f"classes must have shape (T, C) with T, C >= 1 (row t: the output units "
+                         f"of task t), got shape {tuple(table.shape)}")
+    if int(table.min()) < 0:
+        raise ValueError(f"classes must be non-negative output-unit ids, got {int(table.min())}")
+    return table
+
+
+def _last_linear(module: nn.Module) -> nn.Linear | None:
+    return next((m for m in reversed(list(module.modules())) if isinstance(m, nn.Linear)), None)
+
+
 class ContinualMethod(nn.Module):
     """Base class: task heads, the per-task optimizer and the default training step.
 
@@ -63,9 +87,13 @@ class ContinualMethod(nn.Module):
 
     def __init__(self, classes: Tensor, lr: float = 1e-3):
         super().__init__()
-        self.register_buffer("classes", classes.clone())
+        self.register_buffer("classes", _as_classes(classes))
+        if not lr > 0:
+            raise ValueError(f"lr must be a positive learning rate, got {lr!r}")
         self.lr = lr
         self.optimizer: torch.optim.Optimizer | None = None
+        # the task being learned (-1: none yet); tasks are learned in order 0, 1, 2, ...
+        self.register_buffer("current_task", torch.tensor(-1))
         self.generator = torch.Generator().manual_seed(0)   # replaced by the curriculum runner
         self.batch_size = 128                               # set by the curriculum runner
 
@@ -79,6 +107,75 @@ class ContinualMethod(nn.Module):
                 f"task id {task} out of range: {type(self).__name__} was built for {self.num_tasks} "
                 f"tasks (ids 0..{self.num_tasks - 1}); build it with more tasks or call add_tasks()"
             )
+
+    def check_outputs(self, target: nn.Module) -> None:
+        """Every task's output units must exist in ``target``'s last ``nn.Linear`` layer."""
+        last = _last_linear(target)
+        if last is not None and int(self.classes.max()) >= last.out_features:
+            raise ValueError(
+                f"classes name output unit {int(self.classes.max())} but the target has "
+                f"{last.out_features} outputs (units 0..{last.out_features - 1}); build the target "
+                f"with at least {int(self.classes.max()) + 1} outputs or renumber the classes")
+
+    def check_begin(self, task: int) -> None:
+        """``task`` may begin: in range, and the next task (or the current one, restarted).
+
+        Raises:
+            IndexError: ``task`` is not a task of this learner.
+            ValueError: tasks out of order (e.g. ``begin_task(0)`` after task 1: the outputs of
+                task 1 would not be protected).
+        """
+        self.check_task(task)
+        current = int(self.current_task)
+        if int(task) not in (current, current + 1):
+            raise ValueError(
+                f"tasks are learned in order: after task {current} the next is {current + 1}, "
+                f"got begin_task({task}); a learner cannot go back to an earlier task (its "
+                "outputs for later tasks would not be protected) or skip one")
+
+    def check_step(self, task: int, x: Tensor, y: Tensor) -> None:
+        """The batch of a training step: ``x (B, D)`` floating on the learner's device, ``y (B,)``
+        local labels, ``task`` the task begun last.
+
+        Raises:
+            RuntimeError: no task begun, or ``task`` is not the task being learned.
+            TypeError: ``x`` or ``y`` is not a tensor of the right dtype or device.
+            ValueError: wrong shapes or labels outside the task's output units.
+        """
+        current = int(self.current_task)
+        if current < 0 or self.optimizer is None:
+            raise RuntimeError(f"step({task}, ...) before begin_task: call begin_task({max(current + 1, 0)}) "
+                               "first (it protects the earlier tasks and builds the optimizer)")
+        if int(task) != current:
+            raise RuntimeError(f"step({task}, ...) but the task being learned is {current}: call "
+                               f"begin_task({task}) first, or step({current}, ...)")
+        ref = self.classes                        # a buffer: on the learner's device
+        dtype = next((p.dtype for p in self.parameters()), torch.get_default_dtype())
+        for name, value in (("x", x), ("y", y)):
+            if not isinstance(value, Tensor):
+                raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}; "
+                                f"convert it with torch.as_tensor({name})")
+            if value.device != ref.device:
+                raise TypeError(f"{name} is on device {value.device} but the learner is on "
+                                f"{ref.device}; move it with {name}.to({str(ref.device)!r})")
+        if x.dtype != dtype:
+            raise TypeError(f"x must have the learner's dtype {dtype}, got {x.dtype}; convert it "
+                            f"with x.to({dtype})")
+        features = self.in_features
+        if x.ndim != 2 or (features is not None and x.shape[1] != features):
+            want = f"(B, {features})" if features is not None else "(B, D)"
+            raise ValueError(f"x must have shape {want} (a batch of flat inputs), got {tuple(x.shape)}")
+        if y.dtype != torch.long or y.shape != x.shape[:1]:
+            raise ValueError(f"y must be int64 local labels of shape ({x.shape[0]},), got "
+                             f"{y.dtype} {tuple(y.shape)}")
+        self.check_labels(task, y)
+
+    @property
+    def in_features(self) -> int | None:
+        """Input width of the target (its first ``nn.Linear``), or None if it has none."""
+        target = getattr(self, "target", None)
+        first = None if target is None else next((m for m in target.modules() if isinstance(m, nn.Linear)), None)
+        return None if first is None else first.in_features
 
     def check_labels(self, task: int, y: Tensor) -> None:
         c = self.classes.shape[1]
@@ -95,7 +192,9 @@ class ContinualMethod(nn.Module):
         return [p for p in self.parameters() if p.requires_grad]
 
     def begin_task(self, task: int) -> None:
-        self.check_task(task)
+        """Start learning ``task`` (the next one in order): a fresh optimizer."""
+        self.check_begin(task)
+        self.current_task.fill_(int(task))
         self.optimizer = fused_adam(self.trainable(task), self.lr)
 
     def end_task(self, task: int, protocol) -> None:
@@ -106,7 +205,8 @@ class ContinualMethod(nn.Module):
         return F.cross_entropy(self.task_logits(x[None], torch.tensor([task]))[0], y)
 
     def step(self, task: int, x: Tensor, y: Tensor) -> float:
-        """One optimizer step; returns the loss."""
+        """One optimizer step on ``x (B, D)``, local labels ``y (B,)``; returns the loss."""
+        self.check_step(task, x, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.loss(task, x, y)
         loss.backward()

@@ -40,6 +40,7 @@ class FineTune(ContinualMethod):
 
     def __init__(self, target: nn.Module, classes: Tensor, lr: float = 1e-3):
         super().__init__(classes, lr)
+        self.check_outputs(target)
         self.target = target
 
     def task_logits(self, x: Tensor, tasks: Tensor) -> Tensor:
@@ -110,6 +111,7 @@ class SeparateNetworks(ContinualMethod):
 
     def __init__(self, target: nn.Module, classes: Tensor, lr: float = 1e-3):
         super().__init__(classes, lr)
+        self.check_outputs(target)
         self.target = target
         self._names = [n for n, _ in target.named_parameters()]
         for i, (_, p) in enumerate(target.named_parameters()):
@@ -123,7 +125,7 @@ class SeparateNetworks(ContinualMethod):
         return list(self.current.parameters())
 
     def begin_task(self, task: int) -> None:
-        self.check_task(task)
+        self.check_begin(task)
         self.current = copy.deepcopy(self.target)
         for m in self.current.modules():      # fresh initialisation from the global RNG
             if hasattr(m, "reset_parameters"):

@@ -81,6 +81,7 @@ class HNET(ContinualMethod):
                  parametrization: hw.MIP | None = None, lr: float = 1e-3,
                  feature_scale: float | None = 1.0, warm_start: bool = False):
         super().__init__(classes, lr)
+        self.check_outputs(target)
         self.target = target
         self.hnet = hw.HyperNetwork(
             target, condition=hw.TaskEmbedding(self.num_tasks, emb_dim),
@@ -105,7 +106,7 @@ class HNET(ContinualMethod):
         return [p for p in self.hnet.parameters() if p.requires_grad]
 
     def begin_task(self, task: int) -> None:
-        self.check_task(task)
+        self.check_begin(task)
         self.reg.generator = self.generator
         self.reg.protect(task)
         if self.warm_start and task > 0:
@@ -122,7 +123,7 @@ class HNET(ContinualMethod):
         return self._local(hw.ensemble_forward(self.target, self.hnet(tasks), x), tasks)
 
     def step(self, task: int, x: Tensor, y: Tensor) -> float:
-        self.check_labels(task, y)
+        self.check_step(task, x, y)
         opt = self.optimizer
         opt.zero_grad(set_to_none=True)
         tasks = torch.tensor([task])

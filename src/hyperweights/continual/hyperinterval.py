@@ -74,6 +74,7 @@ class HyperInterval(ContinualMethod):
                  head: hw.Head | None = None, subset: int | None = None, lr: float = 1e-3,
                  feature_scale: float | None = 1.0):
         super().__init__(classes, lr)
+        self.check_outputs(target)
         if steps_per_task < 1 or eps < 0:
             raise ValueError(f"need steps_per_task >= 1 and eps >= 0, got {steps_per_task}, {eps}")
         self.target = target
@@ -134,19 +135,21 @@ class HyperInterval(ContinualMethod):
 
     @torch.no_grad()
     def begin_task(self, task: int) -> None:
-        self.check_task(task)
+        self.check_begin(task)
         self.iteration.zero_()
         self.num_prev.fill_(task)
         if task:
             was = self.training
             self.eval()
-            bounds = torch.stack(self.interval_weights(torch.arange(task)))
-            self.targets[:, :task] = bounds[self._bounds]
-            self.train(was)
+            try:
+                bounds = torch.stack(self.interval_weights(torch.arange(task)))
+                self.targets[:, :task] = bounds[self._bounds]
+            finally:
+                self.train(was)
         super().begin_task(task)
 
     def step(self, task: int, x: Tensor, y: Tensor) -> float:
-        self.check_labels(task, y)
+        self.check_step(task, x, y)
         eps, kappa = self.schedule(int(self.iteration))
         self.optimizer.zero_grad(set_to_none=True)
         split = self.hnet.unflatten
