@@ -43,7 +43,7 @@ def test_sweep_section_writes_both_splits(tmp_path, monkeypatch):
 
 def test_cli_checkpoint_and_resume(tmp_path, capsys):
     args = ["continual", "--method", "hnet", "--protocol", "split", "--dataset", "digits",
-            "--steps", "5", "--batch", "16", "--checkpoint-dir", str(tmp_path)]
+            "--steps", "5", "--batch", "16", "--checkpoint", str(tmp_path / "run.safetensors")]
     assert cli.main(args + ["--stop-after", "1"]) == 0
     assert "2/5 tasks" in capsys.readouterr().out
     assert cli.main(args + ["--resume", "--cl3"]) == 0

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 import hyperweights as hw
-from hyperweights.continual import make_target
 from hyperweights.continual.hyperinterval import HyperInterval
 from hyperweights.continual.interval import (interval_flat, interval_intersection,
                                              interval_target_forward, worst_case_logits)
@@ -19,7 +18,7 @@ HEADS = {"chunked": lambda: hw.ChunkedHead(40, 4), "full": hw.FullHead,
 @pytest.mark.parametrize("activation", ["relu", "tanh", "elu"])
 def test_hypernetwork_bounds_contain_sampled_outputs(head, activation):
     torch.manual_seed(0)
-    target = make_target(6, 4, (8,))
+    target = hw.mlp((6, 8, 4))
     hnet = hw.HyperNetwork(target, condition=hw.TaskEmbedding(3, 5), trunk=hw.MLP((16, 12), activation),
                            head=HEADS[head]())
     centre, radius = torch.randn(2, 5), 0.2 * torch.rand(2, 5)
@@ -38,7 +37,7 @@ def test_hypernetwork_bounds_contain_sampled_outputs(head, activation):
 @pytest.mark.parametrize("signed_inputs", [False, True])
 def test_target_bounds_contain_outputs_of_sampled_weights(signed_inputs):
     torch.manual_seed(1)
-    target = make_target(6, 4, (8, 8))
+    target = hw.mlp((6, 8, 8, 4))
     own = {n: p.detach()[None] for n, p in target.named_parameters()}
     rad = {n: 0.05 * torch.rand_like(w) for n, w in own.items()}
     lo = {n: own[n] - rad[n] for n in own}
@@ -82,7 +81,7 @@ def test_worst_case_and_intersection():
 
 def _hyperinterval(nesting=False, steps=6, **kw):
     torch.manual_seed(0)
-    return HyperInterval(make_target(6, 4, (8,)), torch.tensor([[0, 1], [2, 3]]), steps_per_task=steps,
+    return HyperInterval(hw.mlp((6, 8, 4)), torch.tensor([[0, 1], [2, 3]]), steps_per_task=steps,
                          emb_dim=5, trunk=hw.MLP((12,)), head=hw.ChunkedHead(40, 4), beta=1.0,
                          nesting=nesting, **kw)
 

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 import hyperweights as hw
-from hyperweights.continual import OutputRegularizer, head_masks, make_target, output_penalty
+from hyperweights.continual import OutputRegularizer, head_masks, output_penalty
 from hyperweights.continual.regularizer import adam_lookahead
 
 
 def _hnet(tasks=6, seed=0):
     torch.manual_seed(seed)
-    target = make_target(12, 6, (10,))
+    target = hw.mlp((12, 10, 6))
     return hw.HyperNetwork(target, condition=hw.TaskEmbedding(tasks, 8), trunk=hw.MLP((16,)),
                            head=hw.ChunkedHead(50, 4))
 
@@ -155,9 +155,9 @@ def test_bad_arguments_are_clear_errors():
 def test_hnet_step_moves_only_the_current_task_embedding(lookahead):
     """von Oswald et al.: only the current task's embedding is optimised; earlier (and later)
     rows stay constant although the regularizer's gradient reaches the earlier ones."""
-    from hyperweights.continual import HNET, make_target
+    from hyperweights.continual import HNET
     torch.manual_seed(0)
-    learner = HNET(make_target(6, 4, (8,)), torch.tensor([[0, 1], [2, 3], [0, 1], [2, 3]]), emb_dim=5,
+    learner = HNET(hw.mlp((6, 8, 4)), torch.tensor([[0, 1], [2, 3], [0, 1], [2, 3]]), emb_dim=5,
                    trunk=hw.MLP((12,)), head=hw.ChunkedHead(40, 4), beta=1.0, lookahead=lookahead)
     x, y = torch.rand(8, 6), torch.randint(0, 2, (8,))
     for task in range(2):

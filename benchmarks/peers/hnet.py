@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+import hyperweights as hw
 from hyperweights.continual.base import ContinualMethod
 
 __all__ = ["HypnettorchHNET", "import_hypnettorch"]
@@ -68,22 +69,18 @@ class HypnettorchHNET(ContinualMethod):
         # current task's embedding only; earlier embeddings stay constant
         return [*self.hnet.unconditional_params, self.hnet.conditional_params[task]]
 
-    def begin_task(self, task: int) -> None:
+    def begin_task(self, task: int, generator: torch.Generator | None = None) -> None:
         self.check_begin(task)
         self._targets = self._reg.get_current_targets(task, self.hnet) if task > 0 else None
-        super().begin_task(task)
+        super().begin_task(task, generator)
 
-    def step(self, task: int, x: Tensor, y: Tensor) -> float:
-        self.check_step(task, x, y)
-        self.optimizer.zero_grad(set_to_none=True)
+    def loss(self, task: int, x: Tensor, y: Tensor) -> Tensor:
         weights = self.hnet.forward(cond_id=task)
         logits = self.mnet.forward(x, weights=weights)[:, self.classes[task]]
         loss = F.cross_entropy(logits, y)
         if task > 0 and self.beta > 0:
             loss = loss + self.beta * self._reg.calc_fix_target_reg(self.hnet, task, targets=self._targets)
-        loss.backward()
-        self.optimizer.step()
-        return loss.item()
+        return loss
 
     def task_logits(self, x: Tensor, tasks: Tensor) -> Tensor:
         # hypnettorch evaluates one task id per call: the peer's own API, kept as it is
@@ -95,5 +92,5 @@ class HypnettorchHNET(ContinualMethod):
         return {"name": self.name, "lr": self.lr, **self._settings}
 
     def param_counts(self) -> dict:
-        return {"learner": sum(p.numel() for p in self.hnet.parameters()),
+        return {"learner": hw.param_count(self.hnet),
                 "target": sum(int(torch.tensor(s).prod()) for s in self.mnet.param_shapes)}

@@ -11,7 +11,8 @@ A learner sees tasks one after the other (:meth:`ContinualMethod.begin_task`, ma
 
 Logits are *local*: column ``c`` of task ``t`` is output unit ``classes[t, c]`` of the target.
 All state lives in ``state_dict()`` (fixed shapes), so a learner rebuilt with the same arguments
-loads a checkpoint.
+loads a checkpoint; ``hw.save(learner, path)`` / ``hw.load(path)`` store and rebuild any learner
+of this package (also mid-curriculum: it continues with the next task).
 """
 
 from __future__ import annotations
@@ -20,34 +21,45 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ContinualMethod", "make_target", "fused_adam"]
+import hyperweights as hw
+from hyperweights._parts import build_part
+
+__all__ = ["ContinualMethod", "target_spec", "build_target"]
 
 
-def make_target(in_features: int, out_features: int = 10, hidden=(100, 100)) -> nn.Sequential:
-    """The MLP target of the Split/Permuted benchmarks: ``in -> hidden... -> out`` with ReLU.
+def target_spec(target: nn.Module) -> dict | None:
+    """The JSON that rebuilds ``target`` with :func:`build_target`: ``{"mlp": sizes}`` for a plain
+    ``hw.mlp`` ReLU MLP, None for anything else (then ``hw.load`` needs ``target=``).
 
     Example:
-        >>> make_target(784, 10)
-        Sequential(
-          (0): Linear(in_features=784, out_features=100, bias=True)
-          (1): ReLU()
-          (2): Linear(in_features=100, out_features=100, bias=True)
-          (3): ReLU()
-          (4): Linear(in_features=100, out_features=10, bias=True)
-        )
+        >>> target_spec(hw.mlp((8, 16, 4)))
+        {'mlp': [8, 16, 4]}
     """
-    layers, width = [], in_features
-    for h in hidden:
-        layers += [nn.Linear(width, h), nn.ReLU()]
-        width = h
-    layers.append(nn.Linear(width, out_features))
-    return nn.Sequential(*layers)
+    if not isinstance(target, nn.Sequential) or len(target) % 2 != 1:
+        return None
+    linears = list(target)[0::2]
+    if not all(type(m) is nn.Linear and m.bias is not None for m in linears) or not all(
+            type(m) is nn.ReLU for m in list(target)[1::2]):
+        return None
+    return {"mlp": [linears[0].in_features] + [m.out_features for m in linears]}
 
 
-def fused_adam(params, lr: float) -> torch.optim.Adam:
-    """Adam with the fused CPU kernel (several times faster than the default per step)."""
-    params = [p for p in params if p.requires_grad]
-    return torch.optim.Adam(params, lr=lr, fused=True)
+def build_target(spec: dict | None, override: nn.Module | None = None) -> nn.Module:
+    """``override`` if given, else the target ``spec`` describes (see :func:`target_spec`)."""
+    if override is not None:
+        return override
+    if spec is None:
+        raise ValueError("this checkpoint's target is not a plain MLP and was not stored; pass the "
+                         "target it was trained with: hw.load(path, target=...)")
+    return hw.mlp(spec["mlp"])
+
+
+def _part(spec: dict | None):
+    return None if spec is None else build_part(spec)
+
+
+def _describe(part) -> dict | None:
+    return None if part is None else {"class": type(part).__name__, "config": part.get_config()}
 
 
 def _as_classes(classes) -> Tensor:
@@ -94,8 +106,14 @@ class ContinualMethod(nn.Module):
         self.optimizer: torch.optim.Optimizer | None = None
         # the task being learned (-1: none yet); tasks are learned in order 0, 1, 2, ...
         self.register_buffer("current_task", torch.tensor(-1))
-        self.generator = torch.Generator().manual_seed(0)   # replaced by the curriculum runner
-        self.batch_size = 128                               # set by the curriculum runner
+        # random draws of the task being learned (subsets, Fisher samples, Joint's batches);
+        # begin_task(task, generator) replaces it
+        self.generator = torch.Generator().manual_seed(0)
+        #: JSON constructor arguments and parts (``{"trunk": part, ...}``) for checkpoint_state
+        self.init_args: dict = {"lr": lr}
+        self.init_parts: dict = {}
+        #: torch's RNG state stored with a checkpoint (set by from_checkpoint, used by fit)
+        self.saved_torch_rng: Tensor | None = None
 
     @property
     def num_tasks(self) -> int:
@@ -191,21 +209,33 @@ class ContinualMethod(nn.Module):
         """Parameters the optimizer of ``task`` updates."""
         return [p for p in self.parameters() if p.requires_grad]
 
-    def begin_task(self, task: int) -> None:
-        """Start learning ``task`` (the next one in order): a fresh optimizer."""
-        self.check_begin(task)
-        self.current_task.fill_(int(task))
-        self.optimizer = fused_adam(self.trainable(task), self.lr)
+    def begin_task(self, task: int, generator: torch.Generator | None = None) -> None:
+        """Start learning ``task`` (the next one in order): a fresh optimizer.
 
-    def end_task(self, task: int, protocol) -> None:
-        """Called once a task's steps are done (consolidation, snapshots, Fisher)."""
+        Args:
+            task: the task id (``0`` first, then ``1``, ...).
+            generator: the random draws of this task (regularized subsets, Fisher samples,
+                Joint's batches); default: the learner's own generator.
+        """
+        self.check_begin(task)
+        if generator is not None:
+            if not isinstance(generator, torch.Generator):
+                raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+            self.generator = generator
+        self.current_task.fill_(int(task))
+        self.optimizer = hw.make_optimizer(self.trainable(task), self.lr)
+
+    def end_task(self, task: int, protocol, batch_size: int = 128) -> None:
+        """Called once a task's steps are done (consolidation, snapshots, Fisher, growth);
+        ``batch_size`` is the batch of any extra training steps it takes."""
 
     def loss(self, task: int, x: Tensor, y: Tensor) -> Tensor:
         """The training objective of one batch (task loss + any regularizer)."""
         return F.cross_entropy(self.task_logits(x[None], torch.tensor([task]))[0], y)
 
     def step(self, task: int, x: Tensor, y: Tensor) -> float:
-        """One optimizer step on ``x (B, D)``, local labels ``y (B,)``; returns the loss."""
+        """One optimizer step on ``x (B, D)``, local labels ``y (B,)``; returns the loss.
+        (Learners define :meth:`loss`; :func:`~hyperweights.continual.fit` takes the same steps.)"""
         self.check_step(task, x, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.loss(task, x, y)
@@ -234,4 +264,36 @@ class ContinualMethod(nn.Module):
 
     def param_counts(self) -> dict:
         """Trainable scalars: ``{"learner": ..., "target": ...}``."""
-        return {"learner": sum(p.numel() for p in self.parameters() if p.requires_grad)}
+        return {"learner": hw.param_count(self)}
+
+    # -- checkpoints (hw.save / hw.load) -------------------------------------------------------
+    def checkpoint_state(self) -> tuple[dict[str, Tensor], dict]:
+        """Tensors (``state_dict`` + the generator's state) and the JSON that rebuilds the learner."""
+        tensors = dict(self.state_dict())
+        # the random streams a continued curriculum needs: the task draws and torch's global RNG
+        # (which e.g. SeparateNetworks initialises each new network from); fit restores both
+        tensors["rng.generator"] = self.generator.get_state()
+        tensors["rng.torch"] = torch.get_rng_state()
+        config = {"args": self.init_args, "parts": {k: _describe(v) for k, v in self.init_parts.items()},
+                  "target": target_spec(self.target) if hasattr(self, "target") else None}
+        return tensors, config
+
+    @classmethod
+    def from_checkpoint(cls, tensors: dict[str, Tensor], config: dict, *, target: nn.Module | None = None,
+                        **overrides):
+        """Rebuild the learner ``checkpoint_state`` described and load its tensors.
+
+        Args:
+            tensors, config: what :meth:`checkpoint_state` returned (via ``hw.load``).
+            target: the target network, if it is not a plain MLP (those are rebuilt).
+            overrides: constructor arguments to use instead of the stored ones (e.g. ``protocol``
+                for :class:`~hyperweights.continual.Joint`).
+        """
+        parts = {k: _part(v) for k, v in config["parts"].items()}
+        kwargs = {**config["args"], **parts, **overrides}
+        learner = cls(build_target(config["target"], target), tensors["classes"], **kwargs)
+        learner.load_state_dict({k: v for k, v in tensors.items()        # curriculum.*: fit's own
+                                 if not k.startswith(("rng.", "curriculum."))})
+        learner.generator.set_state(tensors["rng.generator"])
+        learner.saved_torch_rng = tensors.get("rng.torch")    # fit continues from it
+        return learner

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hyperweights as hw
 
-from .base import ContinualMethod, make_target
+from .base import ContinualMethod
 
 __all__ = ["METHODS", "build_method"]
 
@@ -42,7 +42,7 @@ def build_method(name: str, protocol, *, steps: int = 400, hidden=(100, 100), em
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose one of {sorted(METHODS)}")
     classes = protocol.classes
-    target = make_target(protocol.num_features, protocol.num_outputs, hidden)
+    target = hw.mlp((protocol.num_features, *hidden, protocol.num_outputs))
     head = hw.ChunkedHead(chunk_size, chunk_emb)
     if name == "hnet":
         from .hnet import HNET

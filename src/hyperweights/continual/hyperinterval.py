@@ -39,6 +39,7 @@ from .regularizer import output_penalty
 __all__ = ["HyperInterval"]
 
 
+@hw.checkpointable("continual.HyperInterval")
 class HyperInterval(ContinualMethod):
     """Interval-embedding hypernetwork learner.
 
@@ -56,8 +57,7 @@ class HyperInterval(ContinualMethod):
             default ``1/sqrt(d_h)``); interval propagation applies it to both bounds.
 
     Example:
-        >>> from hyperweights.continual import make_target
-        >>> hi = HyperInterval(make_target(8, 4, (16,)), torch.tensor([[0, 1], [2, 3]]), steps_per_task=4,
+        >>> hi = HyperInterval(hw.mlp((8, 16, 4)), [[0, 1], [2, 3]], steps_per_task=4,
         ...                    emb_dim=8, trunk=hw.MLP((16,)), head=hw.ChunkedHead(64, 4))
         >>> hi.begin_task(0)
         >>> hi.step(0, torch.rand(5, 8), torch.tensor([0, 1, 1, 0, 1])) > 0
@@ -92,6 +92,10 @@ class HyperInterval(ContinualMethod):
         self._bounds = slice(0, 3) if nesting else slice(1, 2)
         bounds = 3 if nesting else 1
         self.register_buffer("targets", torch.zeros(bounds, self.num_tasks, self.hnet.specs.total))
+        self.init_args = {"steps_per_task": steps_per_task, "emb_dim": emb_dim, "eps": eps, "beta": beta,
+                          "kappa_final": kappa_final, "kappa_decay": kappa_decay, "nesting": nesting,
+                          "subset": subset, "lr": lr, "feature_scale": feature_scale}
+        self.init_parts = {"trunk": self.hnet.trunk, "head": self.hnet.head}
         self._settings = {"emb_dim": emb_dim, "eps": eps, "beta": beta, "kappa_final": kappa_final,
                           "kappa_decay": kappa_decay, "nesting": nesting, "subset": subset,
                           "steps_per_task": steps_per_task, "feature_scale": self.hnet.feature_scale}
@@ -110,8 +114,7 @@ class HyperInterval(ContinualMethod):
         """``(eps_i, kappa_i)`` at step ``iteration`` of a task (the module doc's schedule).
 
         Example:
-            >>> from hyperweights.continual import make_target
-            >>> hi = HyperInterval(make_target(4, 2, (8,)), torch.tensor([[0, 1]]), steps_per_task=10)
+            >>> hi = HyperInterval(hw.mlp((4, 8, 2)), [[0, 1]], steps_per_task=10)
             >>> [hi.schedule(i) for i in (0, 4, 5, 9)]
             [(0.0, 1.0), (1.0, 0.9998), (1.0, 0.5), (1.0, 0.5)]
         """
@@ -134,7 +137,7 @@ class HyperInterval(ContinualMethod):
         return [*self.hnet.parameters(), *([] if self.nesting else [self.radius_logits])]
 
     @torch.no_grad()
-    def begin_task(self, task: int) -> None:
+    def begin_task(self, task: int, generator: torch.Generator | None = None) -> None:
         self.check_begin(task)
         self.iteration.zero_()
         self.num_prev.fill_(task)
@@ -146,12 +149,11 @@ class HyperInterval(ContinualMethod):
                 self.targets[:, :task] = bounds[self._bounds]
             finally:
                 self.train(was)
-        super().begin_task(task)
+        super().begin_task(task, generator)
 
-    def step(self, task: int, x: Tensor, y: Tensor) -> float:
-        self.check_step(task, x, y)
+    def loss(self, task: int, x: Tensor, y: Tensor) -> Tensor:
+        """The objective of the task's next step (advances the step counter of the schedule)."""
         eps, kappa = self.schedule(int(self.iteration))
-        self.optimizer.zero_grad(set_to_none=True)
         split = self.hnet.unflatten
         lo, mid, up = self.interval_weights(torch.tensor([task]), eps)
         out = interval_target_forward(self.target, split(lo), split(mid), split(up), x)
@@ -166,10 +168,8 @@ class HyperInterval(ContinualMethod):
                 ids = torch.randperm(n, generator=self.generator)[: self.subset]
             current = torch.stack(self.interval_weights(ids, frozen=True))[self._bounds]  # (B, S, P)
             loss = loss + self.beta * output_penalty(current, self.targets[:, ids])
-        loss.backward()
-        self.optimizer.step()
         self.iteration += 1
-        return loss.item()
+        return loss
 
     # -- prediction ----------------------------------------------------------------------------
     def task_logits(self, x: Tensor, tasks: Tensor) -> Tensor:
@@ -209,4 +209,4 @@ class HyperInterval(ContinualMethod):
                 "trunk": self.hnet.trunk.describe(), "head": self.hnet.head.describe()}
 
     def param_counts(self) -> dict:
-        return {"learner": sum(p.numel() for p in self.parameters()), "target": self.hnet.specs.total}
+        return {"learner": hw.param_count(self), "target": self.hnet.specs.total}
