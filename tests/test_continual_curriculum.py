@@ -21,7 +21,7 @@ def digits_split():
 
 def _small_hnet(protocol, **kw):
     return HNET(hw.mlp((protocol.num_features, 32, 10)), protocol.classes, emb_dim=8,
-                trunk=hw.MLP((24,)), head=hw.ChunkedHead(512, 8), **kw)
+                trunk=hw.MLP((24,)), head=hw.ChunkedHead(512, 8), **{"feature_scale": 1.0, **kw})
 
 
 @pytest.mark.parametrize("name", ["hnet", "rnn_hnet", "ewc"])

@@ -28,11 +28,11 @@ def _hnet(protocol, **kw):
 
 @pytest.mark.parametrize("name", ["hnet", "hyperinterval", "rnn_hnet"])
 def test_factory_honours_feature_scale(digits_split, name):
-    auto = build_method(name, digits_split, hidden=(16,), trunk_hidden=(24, 16), rnn_hidden=16,
-                        feature_scale=None)
-    plain = build_method(name, digits_split, hidden=(16,), trunk_hidden=(24, 16), rnn_hidden=16)
+    auto = build_method(name, digits_split, hidden=(16,), trunk_hidden=(24, 16), rnn_hidden=16)
+    plain = build_method(name, digits_split, hidden=(16,), trunk_hidden=(24, 16), rnn_hidden=16,
+                         feature_scale=1.0)
     assert auto.hnet.feature_scale == pytest.approx(16 ** -0.5)      # the core default 1/sqrt(d_h)
-    assert plain.hnet.feature_scale == 1.0                             # the measured default
+    assert plain.hnet.feature_scale == 1.0                             # the Split override
     assert auto.config()["feature_scale"] == pytest.approx(16 ** -0.5)
     # the scale reaches the generated weights: same parameters, other scale -> other weights
     plain.hnet.load_state_dict(auto.hnet.state_dict())

@@ -33,6 +33,10 @@ __all__ = ["add_arguments", "main", "SECTIONS"]
 SECTIONS = ("split_mnist5k", "speed", "split_fashion", "permuted_fashion", "regcost", "subset",
             "permuted100", "sweep")
 
+#: the Split designs' override of the core default feature_scale (1/sqrt(d_h)): unscaled trunk
+#: features, kept because it won on the Split validation splits (docs/continual.md, "One default")
+SPLIT_DESIGN = {"feature_scale": 1.0}
+
 #: the Split-MNIST-5k sweep: label -> HNET options (the base is the split design)
 SWEEP = {"base": {}, "beta0.05": {"beta": 0.05}, "beta0.001": {"beta": 0.001}, "lr5e-4": {"lr": 5e-4},
          "lr2e-3": {"lr": 2e-3}, "s1": {"subset": 1}}
@@ -186,7 +190,7 @@ def _speed(smoke: bool, args) -> dict:
     learners = {}
     for label, opts in variants.items():
         torch.manual_seed(0)
-        learners[label] = build_learner(label.split("_")[0], p, steps=steps, **opts)
+        learners[label] = build_learner(label.split("_")[0], p, steps=steps, **SPLIT_DESIGN, **opts)
     draws = {k: torch.Generator().manual_seed(1) for k in learners}   # each learner's own draws
     acc = {k: torch.full((5, 5), float("nan")) for k in learners}
     # wall time, and this process's CPU time: on a shared machine the CPU time is not inflated by
@@ -292,7 +296,7 @@ def _subset(smoke: bool) -> dict:
     steps = 10 if smoke else 150
     rows = []
     for s in ((1, None) if smoke else (1, 3, None)):
-        r = _run("hnet", p, steps, subset=s, cl3=False, eval_limit=None)
+        r = _run("hnet", p, steps, subset=s, cl3=False, eval_limit=None, **SPLIT_DESIGN)
         r["subset"] = s if s is not None else p.num_tasks - 1
         rows.append(r)
         print(f"  subset S={r['subset']}: final {r['final_avg']:.4f} train {r['train_s']:.1f} s", flush=True)
@@ -383,7 +387,7 @@ def _sweep(smoke: bool) -> dict:
               "test": (_protocol("split", dataset, smoke), SWEEP_TEST)}
     payload = {"protocol": f"split_{dataset}", "steps_per_task": steps, "batch": 128, "seeds": list(seeds)}
     for split, (p, configs) in splits.items():
-        rows = [{**_run("hnet", p, steps, seed=seed, cl3=False, **opts), "label": label}
+        rows = [{**_run("hnet", p, steps, seed=seed, cl3=False, **{**SPLIT_DESIGN, **opts}), "label": label}
                 for label, opts in configs.items() for seed in seeds]
         per = {label: [r["final_avg"] for r in rows if r["label"] == label] for label in configs}
         payload[split] = {label: {"per_seed": v, "mean": round(statistics.mean(v), 5),
@@ -403,13 +407,14 @@ def main(args: argparse.Namespace) -> int:
         sections = ["split_mnist5k", "regcost", "subset", "permuted100"]
     out = {}
     val = args.validation and args.validation_fraction      # held-out share, or False: the test set
-    mnist_methods = [("hnet", {}), ("hypnettorch", {}), ("finetune", {}), ("ewc", {}), ("separate", {}),
-                     ("joint", {}), ("hyperinterval", {}), ("rnn_hnet", {})]
+    ours = SPLIT_DESIGN
+    mnist_methods = [("hnet", ours), ("hypnettorch", {}), ("finetune", {}), ("ewc", {}), ("separate", {}),
+                     ("joint", {}), ("hyperinterval", ours), ("rnn_hnet", ours)]
     if "split_mnist5k" in sections:
         p = _protocol("split", "digits" if smoke else "mnist5k", smoke, validation=val)
         steps = 10 if smoke else 400
-        methods = mnist_methods if not smoke else [("hnet", {}), ("hypnettorch", {}), ("finetune", {}),
-                                                   ("separate", {}), ("hyperinterval", {})]
+        methods = mnist_methods if not smoke else [("hnet", ours), ("hypnettorch", {}), ("finetune", {}),
+                                                   ("separate", {}), ("hyperinterval", ours)]
         out["split_mnist5k"] = _compare("split_mnist5k", p, methods, steps, args,
                                         repeats=1 if smoke else args.repeats)
     if "speed" in sections:
@@ -417,8 +422,9 @@ def main(args: argparse.Namespace) -> int:
     if "split_fashion" in sections:
         p = _protocol("split", "fashion_mnist", smoke, data_dir=args.data_dir, validation=val)
         steps = 20 if smoke else 500
-        methods = [("hnet", {}), ("hypnettorch", {}), ("separate", {}), ("finetune", {}), ("ewc", {}),
-                   ("joint", {}), ("hyperinterval", {}), ("hyperinterval", {"nesting": True, "label": "hyperinterval_nested"})]
+        methods = [("hnet", ours), ("hypnettorch", {}), ("separate", {}), ("finetune", {}), ("ewc", {}),
+                   ("joint", {}), ("hyperinterval", ours),
+                   ("hyperinterval", {**ours, "nesting": True, "label": "hyperinterval_nested"})]
         out["split_fashion"] = _compare("split_fashion", p, methods, steps, args, eval_limit=None,
                                         repeats=1 if smoke else args.repeats)
     if "permuted_fashion" in sections:

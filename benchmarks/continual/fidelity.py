@@ -5,8 +5,8 @@ Each study is one learner on one protocol; ``--label`` names the code version th
 once from the commit before the change with ``--label old`` and once after with ``--label new``).
 Every row records the learner's ``config()``, so the two files say which settings they used.
 
-    hyperweights bench continual_fidelity --label new --threads 1
-    python -m benchmarks.continual.fidelity --label old --threads 1   # from the older checkout
+    python -m benchmarks.continual.fidelity --label new --threads 1   # from the repository root
+    (the same with --label old from a checkout of the commit before the change, 4c2cc85)
 
 Writes ``results/continual/fidelity_<label>.json``.
 """
@@ -26,12 +26,12 @@ __all__ = ["STUDIES", "add_arguments", "main"]
 
 #: study -> (protocol kind, dataset, steps per task, CL1 test images per task, learner, options)
 STUDIES = {
-    "hnet_split_mnist5k": ("split", "mnist5k", 400, None, "hnet", {}),
+    "hnet_split_mnist5k": ("split", "mnist5k", 400, None, "hnet", {"feature_scale": 1.0}),
     "hnet_permuted_fashion": ("permuted", "fashion_mnist", 300, 2000, "hnet",
                               {"beta": 0.05, "feature_scale": None, "trunk_hidden": (100, 100)}),
-    "hyperinterval_split_mnist5k": ("split", "mnist5k", 400, None, "hyperinterval", {}),
+    "hyperinterval_split_mnist5k": ("split", "mnist5k", 400, None, "hyperinterval", {"feature_scale": 1.0}),
     "hyperinterval_nested_split_fashion": ("split", "fashion_mnist", 500, None, "hyperinterval",
-                                           {"nesting": True}),
+                                           {"nesting": True, "feature_scale": 1.0}),
 }
 
 

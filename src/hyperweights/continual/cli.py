@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trunk-hidden", type=int, nargs="+", default=[100, 32],
                         help="hypernetwork MLP trunk widths")
     parser.add_argument("--chunk-emb", type=int, default=16, help="chunk-embedding width")
-    parser.add_argument("--feature-scale", type=feature_scale_arg, default=1.0,
+    parser.add_argument("--feature-scale", type=feature_scale_arg, default=None,
                         help="factor on the trunk features before the head; 'auto' = 1/sqrt(d_h)")
     parser.add_argument("--warm-start", action="store_true",
                         help="HNET: a new task's embedding starts as the previous task's")

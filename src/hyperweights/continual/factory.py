@@ -26,7 +26,7 @@ def build_method(name: str, protocol, *, steps: int = 400, hidden=(100, 100), em
                  lookahead: bool = False, mask_heads: bool = False, ewc_lambda: float = 1e4,
                  eps: float = 1.0, nesting: bool = False, rnn_hidden: int = 32,
                  max_growth: int = 1, lr: float = 1e-3,
-                 feature_scale: float | None = 1.0, warm_start: bool = False) -> ContinualMethod:
+                 feature_scale: float | None = None, warm_start: bool = False) -> ContinualMethod:
     """A learner for ``protocol`` (target ``D -> hidden -> 10``).
 
     ``feature_scale`` applies to our hypernetwork learners (hnet, hyperinterval, rnn_hnet):

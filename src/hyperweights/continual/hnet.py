@@ -79,7 +79,7 @@ class HNET(ContinualMethod):
                  targets: str = "stored", subset: int | None = None, lookahead: bool = False,
                  mask_heads: bool = False, fisher: bool = False, fisher_samples: int = 200,
                  parametrization: hw.MIP | None = None, lr: float = 1e-3,
-                 feature_scale: float | None = 1.0, warm_start: bool = False):
+                 feature_scale: float | None = None, warm_start: bool = False):
         super().__init__(classes, lr)
         self.check_outputs(target)
         self.target = target

@@ -72,7 +72,7 @@ class HyperInterval(ContinualMethod):
                  eps: float = 1.0, beta: float = 0.01, kappa_final: float = 0.5,
                  kappa_decay: float = 5e-5, nesting: bool = False, trunk: hw.Trunk | None = None,
                  head: hw.Head | None = None, subset: int | None = None, lr: float = 1e-3,
-                 feature_scale: float | None = 1.0):
+                 feature_scale: float | None = None):
         super().__init__(classes, lr)
         self.check_outputs(target)
         if steps_per_task < 1 or eps < 0:
