@@ -8,17 +8,23 @@ Every row records the learner's ``config()``, so the two files say which setting
     python -m benchmarks.continual.fidelity --label new --threads 1   # from the repository root
     (the same with --label old from a checkout of the commit before the change, 4c2cc85)
 
-Writes ``results/continual/fidelity_<label>.json``.
+Writes ``results/continual/fidelity_<label>.json``; ``--summarize`` then reads the ``old`` and
+``new`` files and writes ``results/continual/fidelity.json``: per study and seed the two final
+averages (and universal accuracies), their means, and the goal statuses computed from them with
+per-seed counts.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
 import time
 
 import torch
 
 from hyperweights.bench import write_results
+from hyperweights.bench.report import results_dir
 
 from .bench import _protocol, _run
 
@@ -35,8 +41,43 @@ STUDIES = {
 }
 
 
+#: goals checked on the new code's rows: study -> (label, metric, threshold)
+GOALS = {"hnet_split_mnist5k": ("Split-MNIST-5k CL1 final average >= 0.99", "final_avg", 0.99)}
+
+
+def _mean(values):
+    return round(statistics.mean(values), 5) if values else None
+
+
+def summarize(old: list[dict], new: list[dict]) -> dict:
+    """Per study: seeds run by both versions, per-seed values, means, and goal statuses."""
+    studies = {}
+    for study in dict.fromkeys(r["study"] for r in new):
+        pick = {label: {r["seed"]: r for r in rows if r["study"] == study}
+                for label, rows in (("old", old), ("new", new))}
+        seeds = sorted(set(pick["old"]) & set(pick["new"]))
+        entry = {"seeds": seeds, "lookahead": pick["new"][seeds[0]]["config"].get("lookahead") if seeds else None}
+        for metric in ("final_avg", "forgetting", "universal_acc", "universal_box_width_mean"):
+            if seeds and metric in pick["new"][seeds[0]]:
+                per = {label: [pick[label][s][metric] for s in seeds] for label in ("old", "new")}
+                entry[metric] = {**per, "mean_old": _mean(per["old"]), "mean_new": _mean(per["new"]),
+                                 "new_minus_old": [round(n - o, 5) for o, n in zip(per["old"], per["new"])]}
+        if study in GOALS and seeds:
+            text, metric, threshold = GOALS[study]
+            values = entry[metric]["new"]
+            met = sum(v >= threshold for v in values)
+            entry["goal"] = {"goal": text, "per_seed": values, "mean": _mean(values),
+                             "met_seeds": f"{met}/{len(values)}",
+                             "status": "met" if _mean(values) >= threshold and met == len(values)
+                             else "met on the mean" if _mean(values) >= threshold else "not met"}
+        studies[study] = entry
+    return studies
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--label", required=True, help="the code version (e.g. old, new)")
+    parser.add_argument("--label", default="new", help="the code version (e.g. old, new)")
+    parser.add_argument("--summarize", action="store_true",
+                        help="combine fidelity_old.json and fidelity_new.json into fidelity.json")
     parser.add_argument("--studies", nargs="*", default=list(STUDIES), choices=list(STUDIES))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=1)
@@ -44,6 +85,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.summarize:
+        rows = {label: json.loads((results_dir() / f"continual/fidelity_{label}.json").read_text())["rows"]
+                for label in ("old", "new")}
+        out = summarize(rows["old"], rows["new"])
+        write_results("continual/fidelity", {"studies": out, "old_commit": "4c2cc85", "new_commit": "dfc5f25"})
+        print(json.dumps(out, indent=1))
+        return 0
     torch.set_num_threads(args.threads)
     rows = []
     for study in args.studies:

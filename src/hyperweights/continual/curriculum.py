@@ -172,8 +172,9 @@ def _check_protocol(learner, protocol) -> None:
 
 
 def _settings(learner, protocol, config: ContinualConfig) -> dict:
-    """What a resumed run must share with the run it continues (stop_after may differ)."""
-    run = {k: v for k, v in config.settings().items() if k != "stop_after"}
+    """What a resumed run must share with the run it continues (stop_after and cl3, which only
+    decide when to stop and what to report at the end, may differ)."""
+    run = {k: v for k, v in config.settings().items() if k not in ("stop_after", "cl3")}
     return {"learner": learner.config(), "protocol": protocol.config, **run}
 
 
