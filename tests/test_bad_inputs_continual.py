@@ -107,6 +107,7 @@ CASES = [
     ("checkpoint_every in steps", lambda: _fit(ContinualConfig(checkpoint_every=5, checkpoint_path="x.safetensors")), ValueError, "written after every task"),
     ("resume without a path", lambda: _fit(ContinualConfig(resume=True)), ValueError, "needs the checkpoint_path"),
     ("config lr differs from the learner's", lambda: _fit(ContinualConfig(lr=0.1)), ValueError, "pass the same value"),
+    ("a device fit does not support", lambda: _fit(ContinualConfig(device="meta")), ValueError, "runs on the CPU"),
     ("config of the wrong type", lambda: _fit({"steps": 3}), TypeError, "must be a ContinualConfig"),
     ("fit on a plain module", lambda: fit(nn.Linear(2, 2), _digits(), ContinualConfig()), TypeError, "hyperweights.continual learner"),
     ("protocol with more tasks", lambda: fit(_hnet(), _digits(), ContinualConfig()), ValueError, "built for 2"),

@@ -74,6 +74,22 @@ def summarize(old: list[dict], new: list[dict]) -> dict:
     return studies
 
 
+def markdown(studies: dict) -> str:
+    """The docs' table: one row per study, old and new per seed and their means."""
+    lines = ["| study | seeds | look-ahead | metric | old (per seed) | new (per seed) | old mean | new mean |",
+             "|---|---|---|---|---|---|---|---|"]
+    for study, entry in studies.items():
+        for metric in ("final_avg", "forgetting", "universal_acc", "universal_box_width_mean"):
+            if metric not in entry:
+                continue
+            m = entry[metric]
+            fmt = lambda v: " / ".join(f"{x:.4f}" for x in v)  # noqa: E731
+            look = {None: "n/a", False: "off", True: "on"}[entry["lookahead"]]
+            lines.append(f"| {study} | {len(entry['seeds'])} | {look} | {metric} | {fmt(m['old'])} | "
+                         f"{fmt(m['new'])} | {m['mean_old']:.4f} | {m['mean_new']:.4f} |")
+    return "\n".join(lines)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label", default="new", help="the code version (e.g. old, new)")
     parser.add_argument("--summarize", action="store_true",
@@ -90,7 +106,7 @@ def main(args: argparse.Namespace) -> int:
                 for label in ("old", "new")}
         out = summarize(rows["old"], rows["new"])
         write_results("continual/fidelity", {"studies": out, "old_commit": "4c2cc85", "new_commit": "dfc5f25"})
-        print(json.dumps(out, indent=1))
+        print(markdown(out))
         return 0
     torch.set_num_threads(args.threads)
     rows = []

@@ -228,6 +228,9 @@ def fit(learner: ContinualMethod, protocol, config: ContinualConfig | None = Non
         raise TypeError(f"config must be a ContinualConfig, got {type(config).__name__}")
     config.validate()
     _check_protocol(learner, protocol)
+    if torch.device(config.device).type != "cpu":
+        raise ValueError(f"ContinualConfig.device={config.device!r}: fit runs on the CPU for now (the "
+                         "protocols keep their images there); use device='cpu'")
     if config.lr != learner.lr:
         raise ValueError(f"ContinualConfig.lr={config.lr} but the learner was built with lr={learner.lr} "
                          "(it builds a fresh optimizer at every task start); pass the same value")
