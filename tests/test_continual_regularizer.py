@@ -172,3 +172,18 @@ def test_hnet_step_moves_only_the_current_task_embedding(lookahead):
     assert torch.equal(after[[0, 1, 3]], before[[0, 1, 3]])
     assert not torch.equal(after[2], before[2])
     assert not torch.equal(learner.hnet.trunk.first_cond.weight, shared)
+
+
+def test_train_past_embeddings_option_moves_the_earlier_rows():
+    from hyperweights.continual import HNET
+    torch.manual_seed(0)
+    learner = HNET(hw.mlp((6, 8, 4)), [[0, 1], [2, 3], [0, 1]], emb_dim=5, trunk=hw.MLP((12,)),
+                   head=hw.ChunkedHead(40, 4), beta=1.0, train_past_embeddings=True)
+    x, y = torch.rand(8, 6), torch.randint(0, 2, (8,))
+    for task in range(2):
+        learner.begin_task(task)
+        learner.step(task, x, y)
+    before = learner.hnet.condition.weight.detach().clone()
+    learner.step(1, x, y)
+    assert not torch.equal(learner.hnet.condition.weight[0], before[0])    # the regularizer moved it
+    assert learner.config()["train_past_embeddings"] is True

@@ -67,6 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="factor on the trunk features before the head; 'auto' = 1/sqrt(d_h)")
     parser.add_argument("--warm-start", action="store_true",
                         help="HNET: a new task's embedding starts as the previous task's")
+    parser.add_argument("--train-past-embeddings", action="store_true",
+                        help="HNET: also optimise the earlier tasks' embeddings (not the paper's method)")
     parser.add_argument("--nesting", action="store_true", help="HyperInterval: sigma*cos centres")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
@@ -100,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
                           ewc_lambda=args.ewc_lambda, nesting=args.nesting, lr=args.lr,
                           emb_dim=args.emb_dim, trunk_hidden=tuple(args.trunk_hidden),
                           chunk_emb=args.chunk_emb, feature_scale=args.feature_scale,
-                          warm_start=args.warm_start)
+                          warm_start=args.warm_start, train_past_embeddings=args.train_past_embeddings)
     config = ContinualConfig(steps=args.steps, batch_size=args.batch, seed=args.seed, lr=args.lr,
                              checkpoint_path=args.checkpoint, resume=args.resume,
                              stop_after=args.stop_after, eval_limit=args.eval_limit, cl3=args.cl3)

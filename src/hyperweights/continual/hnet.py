@@ -61,6 +61,10 @@ class HNET(ContinualMethod):
             written with one scale cannot be resumed with another.
         warm_start: start each new task's embedding from the previous task's (so its generated
             network starts as the previous task's solution) instead of the random initial one.
+        train_past_embeddings: also let the optimizer move the earlier tasks' embeddings (through
+            the regularizer's gradient). Off = the paper's method (only the current task's
+            embedding is optimised); on was 0.75 points better on Permuted-10 Fashion-MNIST
+            (3 of 3 seeds) and no different on Split-MNIST-5k (docs/continual.md).
 
     Example:
         >>> learner = HNET(hw.mlp((8, 16, 4)), [[0, 1], [2, 3]], emb_dim=8,
@@ -79,7 +83,8 @@ class HNET(ContinualMethod):
                  targets: str = "stored", subset: int | None = None, lookahead: bool = False,
                  mask_heads: bool = False, fisher: bool = False, fisher_samples: int = 200,
                  parametrization: hw.MIP | None = None, lr: float = 1e-3,
-                 feature_scale: float | None = None, warm_start: bool = False):
+                 feature_scale: float | None = None, warm_start: bool = False,
+                 train_past_embeddings: bool = False):
         super().__init__(classes, lr)
         self.check_outputs(target)
         self.target = target
@@ -105,7 +110,10 @@ class HNET(ContinualMethod):
         self.init_args = {"emb_dim": emb_dim, "beta": beta, "targets": targets, "subset": subset,
                           "lookahead": lookahead, "mask_heads": mask_heads, "fisher": fisher,
                           "fisher_samples": fisher_samples, "lr": lr, "feature_scale": feature_scale,
-                          "warm_start": warm_start}
+                          "warm_start": warm_start, "train_past_embeddings": train_past_embeddings}
+        if train_past_embeddings:      # recorded in config() only when on: older configs stay equal
+            self._settings["train_past_embeddings"] = True
+        self.train_past_embeddings = train_past_embeddings
         self.init_parts = {"trunk": self.hnet.trunk, "head": self.hnet.head,
                            "parametrization": self.hnet.parametrization}
 
@@ -130,6 +138,9 @@ class HNET(ContinualMethod):
         stay zero, so Adam leaves them exactly unchanged."""
         if self._freeze is not None:
             self._freeze.remove()
+            self._freeze = None
+        if self.train_past_embeddings:
+            return
         table = self.hnet.condition.weight
         keep = torch.zeros(table.shape[0], 1, dtype=table.dtype, device=table.device)
         keep[task] = 1.0
