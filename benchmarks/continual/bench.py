@@ -33,10 +33,6 @@ __all__ = ["add_arguments", "main", "SECTIONS"]
 SECTIONS = ("split_mnist5k", "speed", "split_fashion", "permuted_fashion", "regcost", "subset",
             "permuted100", "sweep")
 
-#: the Split designs' override of the core default feature_scale (1/sqrt(d_h)): unscaled trunk
-#: features, kept because it won on the Split validation splits (docs/continual.md, "One default")
-SPLIT_DESIGN = {"feature_scale": 1.0}
-
 #: the Split-MNIST-5k sweep: label -> HNET options (the base is the split design)
 SWEEP = {"base": {}, "beta0.05": {"beta": 0.05}, "beta0.001": {"beta": 0.001}, "lr5e-4": {"lr": 5e-4},
          "lr2e-3": {"lr": 2e-3}, "s1": {"subset": 1}}
@@ -190,7 +186,7 @@ def _speed(smoke: bool, args) -> dict:
     learners = {}
     for label, opts in variants.items():
         torch.manual_seed(0)
-        learners[label] = build_learner(label.split("_")[0], p, steps=steps, **SPLIT_DESIGN, **opts)
+        learners[label] = build_learner(label.split("_")[0], p, steps=steps, **opts)
     draws = {k: torch.Generator().manual_seed(1) for k in learners}   # each learner's own draws
     acc = {k: torch.full((5, 5), float("nan")) for k in learners}
     # wall time, and this process's CPU time: on a shared machine the CPU time is not inflated by
@@ -296,7 +292,7 @@ def _subset(smoke: bool) -> dict:
     steps = 10 if smoke else 150
     rows = []
     for s in ((1, None) if smoke else (1, 3, None)):
-        r = _run("hnet", p, steps, subset=s, cl3=False, eval_limit=None, **SPLIT_DESIGN)
+        r = _run("hnet", p, steps, subset=s, cl3=False, eval_limit=None)
         r["subset"] = s if s is not None else p.num_tasks - 1
         rows.append(r)
         print(f"  subset S={r['subset']}: final {r['final_avg']:.4f} train {r['train_s']:.1f} s", flush=True)
@@ -387,7 +383,7 @@ def _sweep(smoke: bool) -> dict:
               "test": (_protocol("split", dataset, smoke), SWEEP_TEST)}
     payload = {"protocol": f"split_{dataset}", "steps_per_task": steps, "batch": 128, "seeds": list(seeds)}
     for split, (p, configs) in splits.items():
-        rows = [{**_run("hnet", p, steps, seed=seed, cl3=False, **{**SPLIT_DESIGN, **opts}), "label": label}
+        rows = [{**_run("hnet", p, steps, seed=seed, cl3=False, **opts), "label": label}
                 for label, opts in configs.items() for seed in seeds]
         per = {label: [r["final_avg"] for r in rows if r["label"] == label] for label in configs}
         payload[split] = {label: {"per_seed": v, "mean": round(statistics.mean(v), 5),
@@ -407,7 +403,7 @@ def main(args: argparse.Namespace) -> int:
         sections = ["split_mnist5k", "regcost", "subset", "permuted100"]
     out = {}
     val = args.validation and args.validation_fraction      # held-out share, or False: the test set
-    ours = SPLIT_DESIGN
+    ours = {}       # the core default feature_scale (benchmarks/continual/defaults.py measured it)
     mnist_methods = [("hnet", ours), ("hypnettorch", {}), ("finetune", {}), ("ewc", {}), ("separate", {}),
                      ("joint", {}), ("hyperinterval", ours), ("rnn_hnet", ours)]
     if "split_mnist5k" in sections:

@@ -83,10 +83,10 @@ def markdown(studies: dict) -> str:
             if metric not in entry:
                 continue
             m = entry[metric]
-            fmt = lambda v: " / ".join(f"{x:.4f}" for x in v)  # noqa: E731
+            fmt = lambda v: " / ".join(f"{x:.4g}" for x in v)  # noqa: E731
             look = {None: "n/a", False: "off", True: "on"}[entry["lookahead"]]
             lines.append(f"| {study} | {len(entry['seeds'])} | {look} | {metric} | {fmt(m['old'])} | "
-                         f"{fmt(m['new'])} | {m['mean_old']:.4f} | {m['mean_new']:.4f} |")
+                         f"{fmt(m['new'])} | {m['mean_old']:.4g} | {m['mean_new']:.4g} |")
     return "\n".join(lines)
 
 
