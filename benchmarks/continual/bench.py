@@ -28,6 +28,8 @@ from hyperweights.bench import interleaved, markdown_table, write_results
 from hyperweights.bench.plotting import pyplot
 from hyperweights.bench.report import results_dir
 
+from .goals import section_goals
+
 __all__ = ["add_arguments", "main", "SECTIONS"]
 
 SECTIONS = ("split_mnist5k", "speed", "split_fashion", "permuted_fashion", "regcost", "subset",
@@ -146,6 +148,7 @@ def _compare(section, protocol, methods, steps, args, extra=None, repeats=1, eva
     if ours and peer:
         payload["time_ratio_peer_over_hnet"] = [round(p / o, 3) for o, p in zip(ours, peer)]
         payload["time_ratio_median"] = statistics.median(payload["time_ratio_peer_over_hnet"])
+    payload["goals"] = section_goals(section, rows)
     write_results(f"continual_{section}", payload)
     _plot_matrices(section, rows)
     return payload
