@@ -11,6 +11,10 @@ Sections (each a ratio measured in one process, interleaved rounds, medians):
 2. Per-sample weights (W == B = 256): one vmapped call vs a Python loop of functional calls.
 3. Ensembles of K = 32 weight sets at B = 16 and B = 512: one call vs a loop over members vs a
    hand-written batched matmul (the FLOP floor).
+
+Each section shows a progress bar (``--no-progress`` hides them). The foundation issue's goals are
+computed from these measurements (:func:`core_goals`) and written into ``results/core/bench_core.json``;
+the docs' tables are generated from that file (``make readme``).
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from torch.func import functional_call
 import hyperweights as hw
 
 from benchmarks.peers import mlp as peers
-from hyperweights.bench.report import markdown_table, results_dir, write_results
-from hyperweights.bench.timing import interleaved
+from hyperweights.bench import interleaved, markdown_table, progress, result_path, write_results
+from hyperweights.bench.goals import goal
+from hyperweights.bench.plotting import pyplot
 
 SIZES = [784, 100, 100, 10]
 FULL_PEERS = ("hypnettorch HMLP", "HyperLight HyperNet", "hyper-nn")
@@ -39,29 +44,23 @@ def add_arguments(parser) -> None:
     parser.add_argument("--chunk", type=int, default=4096, help="chunk size of the chunked rows")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--seed", type=int, default=0)
-
-
-def plain_mlp(sizes=SIZES) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for a, b in zip(sizes, sizes[1:]):
-        layers += [nn.Linear(a, b), nn.ReLU()]
-    return nn.Sequential(*layers[:-1])
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _ours(name, head, trunk, emb, sizes=SIZES) -> peers.Contender:
-    target = plain_mlp(sizes)
+    target = hw.mlp(sizes)
     hnet = hw.HyperNetwork(target, condition=hw.TaskEmbedding(5, emb), trunk=trunk, head=head)
     model = hw.HyperModel(target, hnet)
     return peers.Contender(name, model.trainable_parameters(), lambda x, t: model(x, t))
 
 
 def _plain() -> peers.Contender:
-    net = plain_mlp()
+    net = hw.mlp(SIZES)
     return peers.Contender("plain MLP", list(net.parameters()), lambda x, t: net(x))
 
 
 def _default(emb=32) -> peers.Contender:
-    target = plain_mlp()
+    target = hw.mlp(SIZES)
     model = hw.HyperModel(target, hw.HyperNetwork(target, condition=hw.TaskEmbedding(5, emb)))
     return peers.Contender("hyperweights default", model.trainable_parameters(),
                            lambda x, t: model(x, t))
@@ -100,8 +99,10 @@ class _Trainer:
 
     def __init__(self, contender: peers.Contender, x, y, batch: int, seed: int):
         self.c, self.x, self.y, self.batch = contender, x, y, batch
-        fused = not contender.name.endswith("(default Adam)")
-        self.opt = torch.optim.Adam(contender.parameters, lr=1e-3, fused=fused or None)
+        if contender.name.endswith("(default Adam)"):     # what the peers' own examples use
+            self.opt = torch.optim.Adam(contender.parameters, lr=1e-3)
+        else:
+            self.opt = hw.make_optimizer(contender.parameters, lr=1e-3)
         self.order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
         self.pos = 0
 
@@ -127,21 +128,21 @@ def bench_training(split, args) -> list[dict]:
     for s in skipped:
         print(f"  skipped a peer: {s} (install the peers with `make peers`)")
     trainers = [_Trainer(c, split.x_train, split.y_train, 128, args.seed) for c in contenders]
-    times = interleaved({t.c.name: t.step for t in trainers}, rounds=args.rounds, warmup=3)
+    times = interleaved({t.c.name: t.step for t in trainers}, rounds=args.rounds, warmup=3,
+                        desc=None if args.no_progress else "timing training steps")
     rows = []
-    try:
-        from tqdm import tqdm
-    except ImportError:  # tqdm is in the bench extra; the benchmark still runs without it
-        tqdm = None
-    for t in trainers:
-        torch.manual_seed(args.seed)
-        steps = range(args.steps)
-        start = time.perf_counter()
-        for _ in (tqdm(steps, desc=t.c.name, leave=False, disable=None) if tqdm else steps):
-            t.step()
-        rows.append({"model": t.c.name, "params": sum(p.numel() for p in t.c.parameters),
-                     "step_ms": times[t.c.name], "train_s": time.perf_counter() - start,
-                     "test_acc": t.accuracy(split.x_test, split.y_test)})
+    with progress(total=len(trainers) * args.steps, desc="training for accuracy",
+                  enabled=not args.no_progress) as bar:
+        for t in trainers:
+            bar.set_postfix_str(t.c.name)
+            torch.manual_seed(args.seed)
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                t.step()
+                bar.update()
+            rows.append({"model": t.c.name, "params": hw.param_count(t.c.parameters),
+                         "step_ms": times[t.c.name], "train_s": time.perf_counter() - start,
+                         "test_acc": t.accuracy(split.x_test, split.y_test)})
     plain = rows[0]["step_ms"]
     for r in rows:
         r["x_plain"] = r["step_ms"] / plain
@@ -160,16 +161,20 @@ def bench_training(split, args) -> list[dict]:
 def bench_default_seeds(split, args, seeds: int) -> dict:
     """The default configuration's accuracy gap to the plain MLP over several seeds (same steps)."""
     gaps, pairs = [], []
-    for seed in range(seeds):
-        accs = []
-        for build in (_plain, _default):
-            torch.manual_seed(seed)
-            trainer = _Trainer(build(), split.x_train, split.y_train, 128, seed)
-            for _ in range(args.steps):
-                trainer.step()
-            accs.append(trainer.accuracy(split.x_test, split.y_test))
-        pairs.append({"seed": seed, "plain_acc": accs[0], "default_acc": accs[1]})
-        gaps.append(accs[0] - accs[1])
+    with progress(total=seeds * 2 * args.steps, desc=f"default vs plain, {seeds} seeds",
+                  enabled=not args.no_progress) as bar:
+        for seed in range(seeds):
+            accs = []
+            for build in (_plain, _default):
+                torch.manual_seed(seed)
+                trainer = _Trainer(build(), split.x_train, split.y_train, 128, seed)
+                for _ in range(args.steps):
+                    trainer.step()
+                    bar.update()
+                accs.append(trainer.accuracy(split.x_test, split.y_test))
+            pairs.append({"seed": seed, "plain_acc": accs[0], "default_acc": accs[1],
+                          "gap_points": 100 * (accs[0] - accs[1])})
+            gaps.append(accs[0] - accs[1])
     return {"seeds": pairs, "mean_gap_points": 100 * sum(gaps) / len(gaps),
             "max_gap_points": 100 * max(gaps)}
 
@@ -179,7 +184,7 @@ def _weights_for(target: nn.Module, w: int, generator) -> dict:
 
 
 def bench_per_sample(args, batch: int, sizes=SIZES) -> dict:
-    target = plain_mlp(sizes)
+    target = hw.mlp(sizes)
     g = torch.Generator().manual_seed(args.seed)
     weights = _weights_for(target, batch, g)
     x = torch.randn(batch, sizes[0], generator=g)
@@ -191,7 +196,8 @@ def bench_per_sample(args, batch: int, sizes=SIZES) -> dict:
     with torch.no_grad():
         torch.testing.assert_close(hw.functional_forward(target, weights, x), loop())
         t = interleaved({"batched": lambda: hw.functional_forward(target, weights, x), "loop": loop},
-                        rounds=max(5, args.rounds // 3))
+                        rounds=max(5, args.rounds // 3),
+                        desc=None if args.no_progress else f"per-sample weights, B = {batch}")
     return {"target": "-".join(map(str, sizes)), "batch": batch, "batched_ms": t["batched"], "loop_ms": t["loop"],
             "speedup_vs_loop": t["loop"] / t["batched"]}
 
@@ -208,7 +214,7 @@ def _handwritten_ensemble(weights: dict, x):
 
 
 def bench_ensemble(args, members: int, batch: int) -> dict:
-    target = plain_mlp()
+    target = hw.mlp(SIZES)
     g = torch.Generator().manual_seed(args.seed)
     weights = _weights_for(target, members, g)
     x = torch.randn(batch, SIZES[0], generator=g)
@@ -222,17 +228,52 @@ def bench_ensemble(args, members: int, batch: int) -> dict:
         torch.testing.assert_close(_handwritten_ensemble(weights, x), loop(), rtol=1e-4, atol=1e-5)
         t = interleaved({"batched": lambda: hw.ensemble_forward(target, weights, x), "loop": loop,
                          "handwritten_bmm": lambda: _handwritten_ensemble(weights, x)},
-                        rounds=max(5, args.rounds // 3))
+                        rounds=max(5, args.rounds // 3),
+                        desc=None if args.no_progress else f"ensemble K = {members}, B = {batch}")
     return {"members": members, "batch": batch, "batched_ms": t["batched"], "loop_ms": t["loop"],
             "handwritten_bmm_ms": t["handwritten_bmm"], "speedup_vs_loop": t["loop"] / t["batched"],
             "x_handwritten": t["batched"] / t["handwritten_bmm"]}
 
 
+def core_goals(training: list[dict], default_seeds: dict, per_sample: list[dict],
+               ensembles: list[dict]) -> list[dict]:
+    """The foundation issue's goals, each computed from this run's measurements.
+
+    A peer's goal is ``not measured`` (``met: None``) when that peer is not installed.
+    """
+    row = {r["model"]: r for r in training}
+    full = row.get("hyperweights FullHead", {})
+    chunked = next((r for r in training if r["model"].startswith("hyperweights ChunkedHead")), {})
+    default = row["hyperweights default"]
+    gaps = [s["gap_points"] for s in default_seeds["seeds"]]
+    # the default's goal has two parts: the accuracy gap (per seed) and the step-time ratio
+    gap_goal = goal("default configuration within 0.5 points of the plain MLP (mean over seeds)",
+                    default_seeds["mean_gap_points"], 0.5, per_seed=gaps, unit=" points")
+    step_goal = goal("default configuration's step <= 3x the plain MLP's", default["x_plain"], 3.0,
+                     unit="x")
+    by_target = {r["target"]: r for r in per_sample}
+    by_batch = {e["batch"]: e for e in ensembles}
+    small, large = min(by_batch), max(by_batch)
+    return [
+        goal("Full head <= 0.5x the fastest peer at identical size, every peer with the same fused Adam",
+             full.get("x_fastest_peer"), 0.5, unit="x"),
+        goal("Full head <= 0.5x the fastest peer at identical size, peers with torch's default Adam "
+             "(as in their examples)", full.get("x_fastest_peer_default_adam"), 0.5, unit="x"),
+        gap_goal,
+        step_goal,
+        goal("Chunked head <= 1.0x hypnettorch ChunkedHMLP", chunked.get("x_fastest_peer"), 1.0, unit="x"),
+        *[goal(f"per-sample weights, B = {r['batch']}, target {name}: >= 20x a Python loop",
+               r["speedup_vs_loop"], 20.0, at_most=False, unit="x") for name, r in by_target.items()],
+        goal(f"ensemble K = {by_batch[small]['members']}, B = {small}: >= 10x a member loop",
+             by_batch[small]["speedup_vs_loop"], 10.0, at_most=False, unit="x"),
+        goal(f"ensemble K = {by_batch[large]['members']}, B = {large}: within 1.2x of a hand-written "
+             "batched matmul", by_batch[large]["x_handwritten"], 1.2, unit="x"),
+    ]
+
+
 def _plot(rows, path):
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
     except ImportError:
         return
     fig, ax = plt.subplots(figsize=(7, 3.6))
@@ -269,10 +310,14 @@ def main(args) -> int:
     ensembles = [bench_ensemble(args, 32, b) for b in (16, 512)]
     print(markdown_table(per_sample, list(per_sample[0])))
     print(markdown_table(ensembles, list(ensembles[0])))
+    goals = core_goals(training, default_seeds, per_sample, ensembles)
+    for g in goals:
+        print(f"  goal {'met' if g['met'] else 'NOT met' if g['met'] is False else 'not measured'}: "
+              f"{g['goal']} (measured {g['measured']})")
     name = "bench_core_smoke" if args.smoke else "bench_core"
     path = write_results(name, {"config": {k: v for k, v in vars(args).items() if not k.startswith("_")},
                                 "training": training, "default_vs_plain": default_seeds,
-                                "per_sample": per_sample, "ensemble": ensembles})
-    _plot(training, results_dir() / f"{name}.png")
+                                "per_sample": per_sample, "ensemble": ensembles, "goals": goals})
+    _plot(training, result_path(f"{name}.png"))
     print(f"wrote {path}")
     return 0

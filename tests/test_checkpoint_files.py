@@ -164,6 +164,8 @@ def test_checkpointable_needs_the_protocol_and_a_dotted_kind():
         hw.checkpointable("tests.Bare")(type("Bare", (), {}))
     with pytest.raises(ValueError, match="<app>.<Class>"):
         hw.checkpointable("Bare")
+    with pytest.raises(TypeError, match="decorates a class, got int"):
+        hw.checkpointable("tests.Three")(3)
 
 
 def test_an_unregistered_kind_names_the_known_kinds(tmp_path):

@@ -34,7 +34,8 @@ def test_empty_selection_lists_the_available_names():
         hw.HyperNetwork(mlp(), generate=r"fc\d\.weight", condition=hw.TaskEmbedding(2, 3))
     with pytest.raises(ValueError, match="Available names"):
         hw.HyperNetwork(mlp(), generate=["conv"], condition=hw.TaskEmbedding(2, 3))
-    with pytest.raises(ValueError, match="Available names"):   # everything excluded
+    with pytest.raises(ValueError, match=r"exclude='\.\*' removed every parameter that "
+                                         r"generate=None selects"):   # everything excluded
         hw.HyperNetwork(mlp(), exclude=r".*", condition=hw.TaskEmbedding(2, 3))
 
 
@@ -106,8 +107,8 @@ def test_generated_weights_with_disagreeing_w():
     (lambda: hw.HyperparameterCondition(2), torch.tensor([[-0.1, 0.5]]), ValueError, r"\[0, 1\]"),
     (lambda: hw.HyperparameterCondition(2), torch.tensor([[float("nan"), 0.5]]), ValueError,
      r"\[0, 1\]"),
-    (lambda: hw.NoiseCondition(4), torch.randn(3, 5), ValueError, r"shape \(K, 4\), got \(3, 5\)"),
-    (lambda: hw.NoiseCondition(4), torch.randn(4), ValueError, r"shape \(K, 4\), got \(4,\)"),
+    (lambda: hw.NoiseCondition(4), torch.randn(3, 5), ValueError, r"shape \(K, 4\).*got \(3, 5\)"),
+    (lambda: hw.NoiseCondition(4), torch.randn(4), ValueError, r"shape \(K, 4\).*got \(4,\)"),
     (lambda: hw.NoiseCondition(4), 0, ValueError, "positive int"),
     (lambda: hw.NoiseCondition(4), 2.5, TypeError, "None, an int K or a"),
     (lambda: hw.DataCondition(nn.Linear(5, 6), dim=4), torch.randn(3, 5), ValueError,
@@ -137,14 +138,14 @@ def test_wrong_condition_input(cond, value, error, message):
     (lambda: hw.HyperparameterCondition(1, encoding="tanh"), "unknown encoding"),
     (lambda: hw.DataCondition(nn.ReLU()), r"pass DataCondition\(encoder, dim=\.\.\.\)"),
     (lambda: hw.DataCondition(nn.Linear(2, 2), pool="max"), "pool must be None"),
-    (lambda: hw.ChunkedHead(0), "must be positive"),
-    (lambda: hw.ChunkedHead(8, embedding_dim=0), "must be positive"),
-    (lambda: hw.PerLayerHead(embedding_dim=0), "must be positive"),
-    (lambda: hw.LowRankHead(0), "rank must be positive"),
-    (lambda: hw.MLP(hidden=(0,)), "hidden widths must be positive"),
+    (lambda: hw.ChunkedHead(0), "ChunkedHead needs chunk_size >= 1, got 0"),
+    (lambda: hw.ChunkedHead(8, embedding_dim=0), "needs embedding_dim >= 1"),
+    (lambda: hw.PerLayerHead(embedding_dim=0), "needs embedding_dim >= 1"),
+    (lambda: hw.LowRankHead(0), "LowRankHead needs rank >= 1"),
+    (lambda: hw.MLP(hidden=(0,)), "MLP needs every hidden width >= 1"),
     (lambda: hw.MLP(activation="swishy"), "unknown activation"),
     (lambda: hw.RNNTrunk(cell="rnn"), "cell must be 'gru' or 'lstm'"),
-    (lambda: hw.RNNTrunk(hidden=0), "must be positive"),
+    (lambda: hw.RNNTrunk(hidden=0), "RNNTrunk needs hidden >= 1"),
     (lambda: hw.AttentionTrunk(dim=10, heads=3), "divisible"),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_bad_part_arguments(factory, message):
@@ -158,7 +159,7 @@ def test_bad_part_arguments(factory, message):
     ({"condition": None}, "condition must be a Conditioner"),
     ({"trunk": nn.Linear(2, 2)}, "trunk must be a Trunk"),
     ({"head": "full"}, "head a Head, got MLP, str"),
-    ({"parametrization": nn.Identity()}, "parametrization must be None or MIP"),
+    ({"parametrization": nn.Identity()}, "parametrization must be None or a Parametrization such as MIP"),
 ], ids=["condition_str", "condition_none", "trunk", "head", "parametrization"])
 def test_bad_part_types(kwargs, message):
     kwargs = {"condition": hw.TaskEmbedding(2, 3), **kwargs}
@@ -196,9 +197,14 @@ def test_non_finite_generated_weights_are_caught_when_checking(head):
                            check_finite=True)
     model = hw.HyperModel(target, hnet)
     bad = torch.tensor([[float("inf"), 0.0, 0.0]])
+    with pytest.raises(FloatingPointError, match=r"the condition holds 1 NaN/inf value\(s\) of 3"):
+        model(torch.randn(zoo.B, 6), bad)
+    with torch.no_grad():          # a diverged head: every generated tensor is NaN
+        for p in hnet.head.parameters():
+            p.fill_(float("nan"))
     with pytest.raises(FloatingPointError, match=r"non-finite values in \['net\.0\.weight'.*"
                                                  r"Lower the learning rate"):
-        model(torch.randn(zoo.B, 6), bad)
+        model(torch.randn(zoo.B, 6), torch.zeros(1, 3))
     hnet.check_finite = False      # off: no check (the documented default, for speed)
     assert not torch.isfinite(hnet.flat(bad)).all()
 
@@ -220,35 +226,12 @@ def test_check_finite_survives_save_load(tmp_path):
     assert hw.load(tmp_path / "h.safetensors", target).check_finite
 
 
-# ----------------------------------------------------------------- targets that cannot be vmapped
-def test_gru_per_sample_weights_fail_and_leave_the_target_unchanged():
-    """aten::gru has no vmap batching rule, so W == B (and ensembles) cannot run an nn.GRU target.
-    The call fails before anything is modified."""
-    case = zoo.TARGET_BY_NAME["gru"]
-    target = case.build()
-    model = hw.HyperModel(target, hw.HyperNetwork(target, condition=hw.TaskEmbedding(5, 3)))
-    before = zoo.snapshot(target)
-    with pytest.raises(RuntimeError, match="gru"):
-        model(case.x(), torch.arange(zoo.B))
-    with pytest.raises(RuntimeError, match="gru"):
-        model.ensemble(case.x(), torch.arange(3))
-    zoo.assert_same_snapshot(before, zoo.snapshot(target))
-
-
-def test_gru_per_sample_error_names_the_module_and_the_fix():
-    case = zoo.TARGET_BY_NAME["gru"]
-    target = case.build()
-    model = hw.HyperModel(target, hw.HyperNetwork(target, condition=hw.TaskEmbedding(5, 3)))
-    with pytest.raises((RuntimeError, ValueError), match=r"gru.*GRU.*W ?== ?1"):
-        model(case.x(), torch.arange(zoo.B))
-
-
 def test_no_asserts_guard_user_input():
     """User input is validated with exceptions in the core; `python -O` would strip an assert."""
     import ast
     import hyperweights
     root = Path(hyperweights.__file__).parent
-    packages = ("conditioning", "trunks", "heads", "parametrize", "target")
+    packages = ("conditioning", "trunks", "heads", "parametrize", "targets")
     core = [*root.glob("*.py"), *(p for d in packages for p in (root / d).rglob("*.py"))]
     offenders = [f"{path.relative_to(root)}:{node.lineno}"
                  for path in core

@@ -5,8 +5,10 @@ import math
 import pytest
 import torch
 
+import hyperweights as hw
+
 from hyperweights.uncertainty import (BayesianHypernetwork, DeepEnsemble, ImplicitEnsemble, LatentDiscriminator,
-                                      MCDropout, NoiseMixer, SharedImplicitEnsemble, SingleNetwork, mlp,
+                                      MCDropout, NoiseMixer, SharedImplicitEnsemble, SingleNetwork,
                                       mmd_to_prior, uncertainty_scores)
 from hyperweights.uncertainty.metrics import (classification_metrics, gaussian_noise, ood_auroc,
                                               predict_in_chunks, reliability_bins, rotate)
@@ -16,7 +18,7 @@ from hyperweights.uncertainty.predict import MAX_SAMPLES
 def models():
     torch.manual_seed(0)
     return {
-        "implicit": ImplicitEnsemble(mlp((6, 8, 3)), noise_dim=4, code_dim=4, mixer_hidden=(8,),
+        "implicit": ImplicitEnsemble(hw.mlp((6, 8, 3)), noise_dim=4, code_dim=4, mixer_hidden=(8,),
                                      trunk_hidden=(8,), chunk_size=16, chunk_embedding=4),
         "bayesian": BayesianHypernetwork((6, 8, 3), couplings=1, hidden=4),
         "shared": SharedImplicitEnsemble((6, 8, 3), factors="rank1", noise_dim=4, code_dim=4,

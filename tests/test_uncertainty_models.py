@@ -8,13 +8,13 @@ from torch.func import functional_call
 
 import hyperweights as hw
 from hyperweights.uncertainty import (BayesianHypernetwork, DeepEnsemble, ImplicitEnsemble, MCDropout,
-                                      NoiseMixer, RealNVP, SingleNetwork, mlp)
+                                      NoiseMixer, RealNVP, SingleNetwork, UncertaintyConfig, fit)
 from hyperweights.uncertainty.flow import AffineCoupling
 
 
 def small_implicit(seed=0, sizes=(6, 16, 3)):
     torch.manual_seed(seed)
-    return ImplicitEnsemble(mlp(sizes), noise_dim=4, code_dim=8, mixer_hidden=(16,),
+    return ImplicitEnsemble(hw.mlp(sizes), noise_dim=4, code_dim=8, mixer_hidden=(16,),
                             trunk_hidden=(16,), chunk_size=40, chunk_embedding=4)
 
 
@@ -84,7 +84,6 @@ def test_bayesian_members_use_generated_scales_and_train_the_rest():
 
 
 def test_kl_weight_scales_only_the_kl_term_and_must_not_be_negative():
-    from hyperweights.uncertainty.train import TrainConfig, train_bayesian
     bhn = BayesianHypernetwork((6, 8, 3), couplings=2, hidden=8)
     x, y = torch.randn(5, 6), torch.tensor([0, 1, 2, 0, 1])
     losses = []
@@ -92,8 +91,8 @@ def test_kl_weight_scales_only_the_kl_term_and_must_not_be_negative():
         torch.manual_seed(0)
         losses.append(bhn.loss(x, y, samples=2, num_data=100, kl_weight=weight))
     torch.testing.assert_close(losses[2] - losses[0], 3 * (losses[1] - losses[0]))
-    with pytest.raises(ValueError, match="kl_weight must be >= 0"):
-        train_bayesian(bhn, x, y, TrainConfig(epochs=1, batch_size=5, progress=False), kl_weight=-1.0)
+    with pytest.raises(ValueError, match="kl_weight must be a finite number >= 0"):
+        fit(bhn, x, y, UncertaintyConfig(epochs=1, batch_size=5, progress=False, kl_weight=-1.0))
 
 
 def test_implicit_members_batched_equal_loop_and_are_independent():
@@ -125,16 +124,18 @@ def test_saved_implicit_ensemble_reloads_with_identical_members(tmp_path):
     ens = small_implicit()
     randomize(ens.hypernetwork)
     path = tmp_path / "implicit.safetensors"
-    ens.save(path)
-    again = ImplicitEnsemble.load(path, mlp((6, 16, 3)))
+    hw.save(ens, path)
+    again = hw.load(path)                                   # the target was an hw.mlp: rebuilt from the file
     x = torch.randn(5, 6)
     torch.testing.assert_close(again.predict(x, samples=8, seed=4).member_logits,
                                ens.predict(x, samples=8, seed=4).member_logits, rtol=0, atol=0)
     assert isinstance(again.mixer, NoiseMixer) and again.mixer.noise_dim == 4
+    assert isinstance(again, ImplicitEnsemble)
+    given = hw.load(path, hw.mlp((6, 16, 3)))               # or given, e.g. a custom module
+    torch.testing.assert_close(given.predict(x, samples=8, seed=4).member_logits,
+                               ens.predict(x, samples=8, seed=4).member_logits, rtol=0, atol=0)
     with pytest.raises(ValueError, match="does not fit"):
-        ImplicitEnsemble.load(path, mlp((6, 17, 3)))
-    # the file is a plain hyperweights checkpoint (safetensors + JSON), readable by hw.load
-    assert isinstance(hw.load(path, mlp((6, 16, 3))), hw.HyperModel)
+        hw.load(path, hw.mlp((6, 17, 3)))
 
 
 def test_implicit_gradients_reach_mixer_trunk_and_head_only():
@@ -151,7 +152,7 @@ def test_deep_ensemble_is_n_independent_networks():
     ens = DeepEnsemble((6, 8, 3), members=4)
     x = torch.randn(4, 5, 6)                                       # one minibatch per member
     out = ens(x)
-    net = mlp((6, 8, 3))
+    net = hw.mlp((6, 8, 3))
     for i in range(4):
         torch.testing.assert_close(out[i], functional_call(net, ens.member(i), (x[i],)))
     # the summed loss gives each member exactly its own gradient

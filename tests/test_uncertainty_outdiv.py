@@ -7,7 +7,7 @@ import torch
 
 from hyperweights.uncertainty import SharedImplicitEnsemble
 from hyperweights.uncertainty.regularizers import member_disagreement, permuted_pixels
-from hyperweights.uncertainty.train import TrainConfig, train_implicit
+from hyperweights.uncertainty import UncertaintyConfig, fit
 
 SIZES = (12, 16, 16, 3)
 
@@ -31,8 +31,8 @@ def trained(**kw):
     ens = small()
     x, y = data()
     torch.manual_seed(0)
-    train_implicit(ens, x, y, TrainConfig(epochs=6, batch_size=32, lr=1e-2, progress=False),
-                   samples=4, regularizer="gan", head_lr_scale=1.0, **kw)
+    fit(ens, x, y, UncertaintyConfig(epochs=6, batch_size=32, lr=1e-2, progress=False, samples=4,
+                                     regularizer="gan", head_lr_scale=1.0, **kw))
     return ens
 
 
@@ -82,5 +82,5 @@ def test_off_by_default_gives_identical_training_and_on_makes_members_disagree_o
 
 def test_negative_weight_is_refused():
     x, y = data(64)
-    with pytest.raises(ValueError, match="ood_diversity must be >= 0"):
-        train_implicit(small(), x, y, TrainConfig(epochs=1, batch_size=32, progress=False), ood_diversity=-1.0)
+    with pytest.raises(ValueError, match="ood_diversity must be a finite number >= 0"):
+        fit(small(), x, y, UncertaintyConfig(epochs=1, batch_size=32, progress=False, ood_diversity=-1.0))

@@ -49,3 +49,25 @@ def test_a_baseline_shared_by_several_files_of_one_seed_is_counted_once(tmp_path
     out = capsys.readouterr().out
     assert "| single | 1 |" in out
     assert "| implicit-scale-gan, spread 0.1 | 1 |" in out and "| implicit-scale-gan, spread 0.15 | 1 |" in out
+
+
+def test_goal_counts_are_written_as_json_per_seed(tmp_path):
+    files = [_write(tmp_path / f"ref{s}.json", s, _refs(s, auroc)) for s, auroc in ((0, 0.80), (1, 0.90))]
+    hnet = {"method": "implicit-scale-gan", "params": 10, "accuracy": 0.895, "ece": 0.015, "auroc_mnist": 0.85}
+    files += [_write(tmp_path / f"run{s}.json", s, [hnet]) for s in (0, 1)]
+    out = tmp_path / "goals.json"
+    assert main(["--goals", "--json", str(out), *files]) == 0
+    (entry,) = json.loads(out.read_text())["goals"]
+    assert entry["seeds"] == [0, 1] and entry["auroc_met"] == 1 and entry["ece_met"] == 2 and entry["runs"] == 2
+    assert entry["auroc_gap"] == pytest.approx([0.05, -0.05])
+
+
+def test_hypergan_runs_on_the_core_feature_scale_are_a_configuration_of_their_own(tmp_path, capsys):
+    gan = {"method": "implicit-gan", "params": 10, "accuracy": 0.9, "ece": 0.02, "auroc_mnist": 0.8}
+    old = _write(tmp_path / "old.json", 0, _refs(0, 0.8) + [gan])                # before the options existed
+    same = _write(tmp_path / "same.json", 1, _refs(1, 0.8) + [gan], feature_scale=1.0, head_lr_scale=0.1)
+    core = _write(tmp_path / "core.json", 0, [gan], feature_scale=0.0, head_lr_scale=1.0)
+    main(["--goals", old, same, core])
+    out = capsys.readouterr().out
+    assert "| implicit-gan, 30 epochs | 0, 1 |" in out
+    assert "| implicit-gan, 30 epochs, core feature scale, head lr × 1 | 0 |" in out

@@ -20,19 +20,17 @@ import time
 import torch
 from torch.func import functional_call
 
-from hyperweights.bench import interleaved, markdown_table, write_results
-from hyperweights.bench.report import results_dir
-from hyperweights.targets.functional import ensemble_forward
-from hyperweights.uncertainty.baselines import DeepEnsemble, MCDropout, SingleNetwork, mlp
-from hyperweights.uncertainty.bayesian import BayesianHypernetwork
-from hyperweights.uncertainty.calibration import apply_temperature, fit_temperature
+import hyperweights as hw
 from benchmarks.uncertainty.goals import auroc_goal_met, ece_goal_met
-from hyperweights.uncertainty.implicit import ImplicitEnsemble
+from hyperweights.bench import interleaved, markdown_table, write_results
+from hyperweights.bench.plotting import pyplot
+from hyperweights.bench.report import result_path
+from hyperweights.targets.functional import ensemble_forward
+from hyperweights.uncertainty import (BayesianHypernetwork, DeepEnsemble, ImplicitEnsemble, MCDropout,
+                                      SharedImplicitEnsemble, SingleNetwork, UncertaintyConfig, apply_temperature,
+                                      fit, fit_temperature)
 from hyperweights.uncertainty.metrics import (classification_metrics, gaussian_noise, ood_auroc, predict_in_chunks,
-                      reliability_bins, rotate)
-from hyperweights.uncertainty.shared import SharedImplicitEnsemble
-from hyperweights.uncertainty.train import (TrainConfig, train_bayesian, train_deep_ensemble, train_implicit,
-                    train_mc_dropout, train_single, trainable_count)
+                                              reliability_bins, rotate)
 
 __all__ = ["add_arguments", "main"]
 
@@ -63,6 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--trunk-hidden", type=int, default=128)
     a("--chunk-size", type=int, default=1000)
     a("--chunk-embedding", type=int, default=128)
+    a("--feature-scale", type=float, default=0.0,
+      help="HyperGAN-style ensembles: factor on the generator trunk's features (0: the core default "
+           "1/sqrt(trunk width), kept after a validation-split comparison, docs/uncertainty.md; the "
+           "2026-11 runs used 1.0 with --head-lr-scale 0.1)")
+    a("--head-lr-scale", type=float, default=1.0,
+      help="HyperGAN-style ensembles: learning-rate factor of the chunked output head (1: the plain "
+           "learning rate, which trains on the core feature scale)")
     a("--shared", default="scale-gan,rank1-gan",
       help="shared-computation implicit ensembles to run, as FACTORS-REGULARIZER (factors: scale or "
            "rank1; regularizer: gan, mmd or none); each runs as method implicit-FACTORS-REGULARIZER")
@@ -105,9 +110,10 @@ def _build(args, sizes):
                "deep-ensemble": DeepEnsemble(sizes, args.members)}
     for reg in [r for r in args.regularizers.split(",") if r]:
         methods[f"implicit-{reg}"] = ImplicitEnsemble(
-            mlp(sizes), noise_dim=args.noise_dim, code_dim=args.code_dim,
+            hw.mlp(sizes), noise_dim=args.noise_dim, code_dim=args.code_dim,
             mixer_hidden=(2 * args.code_dim,), trunk_hidden=(args.trunk_hidden,),
-            chunk_size=args.chunk_size, chunk_embedding=args.chunk_embedding)
+            chunk_size=args.chunk_size, chunk_embedding=args.chunk_embedding,
+            feature_scale=args.feature_scale or None)
     for spec in [s for s in args.shared.split(",") if s]:
         factors, _, reg = spec.partition("-")
         if reg not in ("gan", "mmd", "none"):
@@ -130,49 +136,37 @@ def _build(args, sizes):
     return methods
 
 
-def _params(name, model) -> int:
-    if name.startswith("implicit"):
-        return trainable_count(model.trainable_parameters())
-    if name == "bayesian-hnet":    # the target's own scales are generated, never used
-        return trainable_count(p for n, p in model.named_parameters() if not n.endswith(".scale"))
-    return trainable_count(model.parameters())
-
-
-def _train(name, model, x, y, args, cfg, hcfg) -> float:
-    torch.manual_seed(args.seed)
-    if name == "single":
-        return train_single(model, x, y, cfg)
-    if name == "mc-dropout":
-        return train_mc_dropout(model, x, y, cfg)
-    if name == "deep-ensemble":
-        return train_deep_ensemble(model, x, y, cfg)
-    if name.startswith("implicit"):
-        shared = isinstance(model, SharedImplicitEnsemble)
-        return train_implicit(model, x, y, hcfg, samples=args.train_samples,
-                              regularizer=name.rsplit("-", 1)[1], beta=args.beta,
-                              head_lr_scale=args.shared_head_lr_scale if shared else 0.1,
-                              ood_diversity=args.ood_diversity)
-    return train_bayesian(model, x, y, hcfg, samples=args.train_samples, kl_weight=args.kl_weight)
+def _train(name, model, x, y, args) -> float:
+    """Train one method with the protocol's budget; returns the seconds spent."""
+    hypernetwork = name.startswith("implicit") or name == "bayesian-hnet"
+    shared = isinstance(model, SharedImplicitEnsemble)
+    config = UncertaintyConfig(
+        epochs=args.epochs, batch_size=args.hnet_batch_size if hypernetwork else args.batch_size, lr=args.lr,
+        seed=args.seed, progress=not args.no_progress, samples=args.train_samples,
+        regularizer=name.rsplit("-", 1)[1] if name.startswith("implicit") else "none", beta=args.beta,
+        head_lr_scale=args.shared_head_lr_scale if shared else args.head_lr_scale,
+        ood_diversity=args.ood_diversity, kl_weight=args.kl_weight)
+    return fit(model, x, y, config).seconds
 
 
 def _timing_fns(name, model, x, k):
     """(batched, loop) callables producing ``k`` members' logits for ``x``."""
-    if name.startswith("implicit"):
+    if name.startswith("implicit"):        # the core call, without predict's input checks
         noise = model.sample_noise(k, torch.Generator().manual_seed(0))
-        return (lambda: model.forward_noise(x, noise),
-                lambda: torch.cat([model.forward_noise(x, noise[i:i + 1]) for i in range(k)]))
+        return (lambda: model.model.ensemble(x, noise),
+                lambda: torch.cat([model.model.ensemble(x, noise[i:i + 1]) for i in range(k)]))
     if name == "bayesian-hnet":
         eps = torch.randn(k, model.specs.total, generator=torch.Generator().manual_seed(0))
 
         def member(e):
-            return model.forward_scales(x, model.flow(e)[0])
+            return ensemble_forward(model.target, model.specs.split(model.flow(e)[0]), x)
         return (lambda: member(eps), lambda: torch.cat([member(eps[i:i + 1]) for i in range(k)]))
     if name == "mc-dropout":
         return (lambda: model._members(x, k, None),
                 lambda: torch.cat([model._members(x, 1, None) for _ in range(k)]))
     if name == "deep-ensemble":
         members = [model.member(i) for i in range(k)]
-        return (lambda: model(x), lambda: torch.stack([functional_call(model.base, m, (x,)) for m in members]))
+        return (lambda: model._forward(x), lambda: torch.stack([functional_call(model.base, m, (x,)) for m in members]))
     return None
 
 
@@ -198,9 +192,7 @@ def _save_grid(plt, fig, axes, used: int, path):
 
 
 def _plots(evals, prefix):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = list(evals)
     cols = min(4, len(names))
@@ -216,7 +208,7 @@ def _plots(evals, prefix):
         ax.set_xlabel("confidence", fontsize=8)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
-    rel = _save_grid(plt, fig, axes, len(names), results_dir() / f"{prefix}_reliability.png")
+    rel = _save_grid(plt, fig, axes, len(names), result_path(f"{prefix}_reliability.png"))
 
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
     for ax, name in zip(axes.flat, names):
@@ -226,7 +218,7 @@ def _plots(evals, prefix):
             ax.hist(t.numpy(), bins=40, range=(0, top), density=True, histtype="step", label=label)
         ax.set_title(f"{name}\nAUROC(MNIST) {evals[name]['auroc_mnist']:.3f}", fontsize=9)
         ax.set_xlabel("predictive entropy (nats)", fontsize=8)
-    hist = _save_grid(plt, fig, axes, len(names), results_dir() / f"{prefix}_entropy.png")
+    hist = _save_grid(plt, fig, axes, len(names), result_path(f"{prefix}_entropy.png"))
     return [str(rel), str(hist)]
 
 
@@ -256,13 +248,11 @@ def main(args) -> int:
                "rotated": rotate(data.x_test, args.rotation)}
 
     sizes = (x.shape[1], args.hidden, args.hidden, data.num_classes)
-    cfg = TrainConfig(args.epochs, args.batch_size, args.lr, args.seed, not args.no_progress)
-    hcfg = TrainConfig(args.epochs, args.hnet_batch_size, args.lr, args.seed, not args.no_progress)
     methods = _build(args, sizes)
 
     rows, evals = [], {}
     for name, model in methods.items():
-        train_s = _train(name, model, x, y, args, cfg, hcfg)
+        train_s = _train(name, model, x, y, args)
         k = 1 if name == "single" else (args.members if name == "deep-ensemble" else args.samples)
         pin = predict_in_chunks(model, data.x_test, k, seed=args.seed)
         pood = predict_in_chunks(model, ood, k, seed=args.seed)
@@ -272,7 +262,7 @@ def main(args) -> int:
               "bins": reliability_bins(pin.probs, data.y_test),
               "entropy": {"Fashion test": pin.entropy, "MNIST (OOD)": pood.entropy,
                           f"rotated {args.rotation:g}°": pshift["rotated"].entropy}}
-        row = {"method": name, "members": k, "params": _params(name, model),
+        row = {"method": name, "members": k, "params": hw.param_count(model.trainable_parameters()),
                "accuracy": ev["in"]["accuracy"], "nll": ev["in"]["nll"], "brier": ev["in"]["brier"],
                "ece": ev["in"]["ece"], "auroc_mnist": ev["auroc_mnist"]}
         for s, p in pshift.items():
@@ -340,9 +330,11 @@ def main(args) -> int:
 
 
 def _goals(by, args) -> list[dict]:
+    """Every goal of every hypernetwork row of this run (one seed: ``args.seed``); the counts over
+    seeds come from ``python -m benchmarks.uncertainty.summary --goals --json``."""
     out = []
     if "single" not in by or "deep-ensemble" not in by:
-        return out
+        return [dict(g, seed=args.seed) for g in out]
     single, de = by["single"], by["deep-ensemble"]
     for name, r in by.items():
         if not (name.startswith("implicit") or name == "bayesian-hnet"):
@@ -364,4 +356,4 @@ def _goals(by, args) -> list[dict]:
         out.append({"method": name, "goal": f"{name}: K=32 in one call >= 10x a member loop at batch 16, >= 2x at 512",
                     "met": r["speedup_b16"] >= 10 and r["speedup_b512"] >= 2,
                     "measured": f"{r['speedup_b16']:.1f}x at batch 16, {r['speedup_b512']:.1f}x at batch 512"})
-    return out
+    return [dict(g, seed=args.seed) for g in out]

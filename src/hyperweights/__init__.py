@@ -13,6 +13,7 @@ Example:
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._checks import TargetCallError as TargetCallError
 from .conditioning import Concat as Concat
 from .conditioning import Conditioner as Conditioner
 from .conditioning import DataCondition as DataCondition
@@ -32,6 +33,15 @@ from .io import save as save
 from .model import HyperModel as HyperModel
 from .optim import make_optimizer as make_optimizer
 from .parametrize import MIP as MIP
+from .parametrize import Parametrization as Parametrization
+from .registry import create_conditioner as create_conditioner
+from .registry import create_head as create_head
+from .registry import create_parametrization as create_parametrization
+from .registry import create_trunk as create_trunk
+from .registry import list_conditioners as list_conditioners
+from .registry import list_heads as list_heads
+from .registry import list_parametrizations as list_parametrizations
+from .registry import list_trunks as list_trunks
 from .targets import ParamSpec as ParamSpec
 from .targets import SpecTable as SpecTable
 from .targets import ensemble_forward as ensemble_forward
@@ -53,7 +63,10 @@ except PackageNotFoundError:  # running from a source tree
 __all__ = [
     "MIP", "MLP", "AttentionTrunk", "ChunkedHead", "Concat", "Conditioner", "DataCondition",
     "FullHead", "Head", "HyperModel", "HyperNetwork", "HyperparameterCondition", "LowRankHead",
-    "NoiseCondition", "ParamSpec", "PerLayerHead", "PerTensorHead", "RNNTrunk", "SpecTable",
-    "TaskEmbedding", "Trunk", "checkpointable", "ensemble_forward", "functional_forward",
-    "inspect_targets", "load", "make_optimizer", "mlp", "param_count", "save", "select_parameters",
+    "NoiseCondition", "ParamSpec", "Parametrization", "PerLayerHead", "PerTensorHead", "RNNTrunk",
+    "SpecTable", "TargetCallError", "TaskEmbedding", "Trunk", "checkpointable",
+    "create_conditioner", "create_head", "create_parametrization", "create_trunk",
+    "ensemble_forward", "functional_forward", "inspect_targets", "list_conditioners", "list_heads",
+    "list_parametrizations", "list_trunks", "load", "make_optimizer", "mlp", "param_count", "save",
+    "select_parameters",
 ]

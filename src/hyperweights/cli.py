@@ -2,16 +2,30 @@
 
 Each command lives in its own module, imported only when it runs, which exposes
 ``add_arguments(parser)`` and ``main(args) -> int | None``.
+
+Errors: a mistake in the command line or in what it names prints ONE line on stderr and exits
+non-zero (2 for a usage error, 1 otherwise). A user error is an exception the library raises on
+purpose: a ``ValueError``, ``TypeError``, ``LookupError``, ``FloatingPointError`` or
+``RuntimeError`` raised by a ``raise`` statement in ``hyperweights`` or ``benchmarks`` code, or a
+missing/unreadable file. Anything else is a bug and keeps its traceback; so does every error when
+the environment variable ``HYPERWEIGHTS_TRACEBACK=1`` is set.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 from pathlib import Path
 
-__all__ = ["main", "COMMANDS", "BENCHMARKS"]
+__all__ = ["main", "COMMANDS", "BENCHMARKS", "is_user_error", "positive_int"]
+
+_PACKAGE = Path(__file__).resolve().parent
+_REPO = _PACKAGE.parents[1]
+_DELIBERATE = (ValueError, TypeError, LookupError, FloatingPointError, RuntimeError)
+_FILE_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 
 #: top-level commands -> module
 COMMANDS = {
@@ -27,6 +41,7 @@ BENCHMARKS = {
     "uncertainty": ("benchmarks.uncertainty.bench", "implicit/Bayesian hypernetworks vs ensembles"),
     "hyperparams": ("benchmarks.hyperparams.bench", "sweep fidelity, Self-Tuning Networks, MIP study"),
     "tabular": ("benchmarks.tabular.bench", "HyperTab vs trees, MLP and the reference package"),
+    "sequence": ("benchmarks.sequence.bench", "recurrent targets per sample, HyperLSTM char-LM"),
 }
 
 
@@ -45,6 +60,42 @@ def _benchmarks_on_path() -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (argparse prints the usage block too)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type`` for counts that must be >= 1 (steps, batch sizes, threads), so a bad
+    value is a one-line usage error before any work.
+
+    Example:
+        >>> positive_int("3")
+        3
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def is_user_error(err: BaseException) -> bool:
+    """True for an error the library raised on purpose about its input (see the module docs)."""
+    if isinstance(err, _FILE_ERRORS):
+        return True
+    if not isinstance(err, _DELIBERATE) or err.__traceback__ is None:
+        return False
+    frame = traceback.extract_tb(err.__traceback__)[-1]
+    path = Path(frame.filename).resolve()
+    ours = path.is_relative_to(_PACKAGE) or path.is_relative_to(_REPO / "benchmarks")
+    return ours and (frame.line or "").lstrip().startswith("raise")
+
+
 def _add_lazy(sub, name: str, module: str, help_text: str, argv: list[str]) -> None:
     parser = sub.add_parser(name, help=help_text, description=help_text)
     parser.set_defaults(_module=module)
@@ -54,7 +105,7 @@ def _add_lazy(sub, name: str, module: str, help_text: str, argv: list[str]) -> N
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hyperweights", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="hyperweights", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, text) in COMMANDS.items():
         _add_lazy(sub, name, module, text, argv)
@@ -70,7 +121,14 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
-    result = importlib.import_module(args._module).main(args)
+    try:
+        result = importlib.import_module(args._module).main(args)
+    except Exception as err:
+        if os.environ.get("HYPERWEIGHTS_TRACEBACK") or not is_user_error(err):
+            raise
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"hyperweights {args.command}: error: {message}", file=sys.stderr)
+        return 1
     return int(result or 0)
 
 

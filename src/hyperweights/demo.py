@@ -24,21 +24,22 @@ from torch import nn
 import hyperweights as hw
 
 from .bench import interleaved, markdown_table, write_results
-from .bench.report import results_dir
+from .bench.report import result_path
+from .cli import positive_int
 
 NUM_TASKS = 5
 HIDDEN = 64
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--steps", type=int, default=300, help="training steps per configuration")
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=positive_int, default=300, help="training steps per configuration")
+    parser.add_argument("--batch", type=positive_int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true", help="a few steps only (for tests)")
 
 
 def target_mlp(features: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(features, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 2))
+    return hw.mlp((features, HIDDEN, 2))
 
 
 @dataclass
@@ -59,7 +60,7 @@ def _hyper(name, features, condition, *, head=None, trunk=None, mip=False) -> Co
                            parametrization=hw.MIP() if mip else None)
     model = hw.HyperModel(target, hnet)
     logits = lambda x, t: model(x, t)  # noqa: E731
-    return Config(name, sum(p.numel() for p in hnet.parameters()), hnet.specs.total, logits,
+    return Config(name, hw.param_count(hnet), hnet.specs.total, logits,
                   lambda x, y, t: F.cross_entropy(logits(x, t), y), model.trainable_parameters())
 
 
@@ -70,7 +71,7 @@ def _data_conditioned(features) -> Config:
     model = hw.HyperModel(target, hnet)
     logits = lambda x, t: model(x, x)  # noqa: E731  # per-sample weights from the image itself
     return Config("data-conditioned, per-sample weights (no task id)",
-                  sum(p.numel() for p in hnet.parameters()), hnet.specs.total, logits,
+                  hw.param_count(hnet), hnet.specs.total, logits,
                   lambda x, y, t: F.cross_entropy(logits(x, t), y), model.trainable_parameters())
 
 
@@ -91,15 +92,15 @@ def _noise_ensemble(features, members=8) -> Config:
         return F.cross_entropy(out.reshape(-1, 2), y.repeat(members))
 
     return Config(f"noise-conditioned ensemble (K={members}, one call)",
-                  sum(p.numel() for p in hnet.parameters()), hnet.specs.total, logits, loss,
+                  hw.param_count(hnet), hnet.specs.total, logits, loss,
                   model.trainable_parameters())
 
 
 def _plain(features) -> Config:
     nets = nn.ModuleList(target_mlp(features) for _ in range(NUM_TASKS))
     logits = lambda x, t: nets[t](x)  # noqa: E731
-    return Config("plain MLP, one per task", sum(p.numel() for p in nets.parameters()),
-                  sum(p.numel() for p in nets[0].parameters()), logits,
+    return Config("plain MLP, one per task", hw.param_count(nets),
+                  hw.param_count(nets[0]), logits,
                   lambda x, y, t: F.cross_entropy(logits(x, t), y), list(nets.parameters()))
 
 
@@ -133,7 +134,7 @@ def split_tasks(split):
 class _Trainer:
     def __init__(self, config: Config, tasks, batch: int, seed: int):
         self.c, self.tasks, self.batch = config, tasks, batch
-        self.opt = torch.optim.Adam(config.parameters, lr=3e-3, fused=True)
+        self.opt = hw.make_optimizer(config.parameters, lr=3e-3)
         self.g = torch.Generator().manual_seed(seed)
 
     def step(self) -> None:
@@ -152,9 +153,8 @@ class _Trainer:
 
 
 def _plot(rows, path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .bench.plotting import pyplot
+    plt = pyplot()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     names = [r["config"] for r in rows]
     colors = ["#888888"] + ["#4c72b0"] * (len(rows) - 1)
@@ -194,7 +194,7 @@ def main(args) -> int:
     path = write_results("demo_smoke" if args.smoke else "demo",
                          {"steps": args.steps, "batch": args.batch, "seed": args.seed, "rows": rows,
                           "wall_s": time.perf_counter() - start})
-    png = results_dir() / ("demo_smoke.png" if args.smoke else "demo.png")
+    png = result_path("demo_smoke.png" if args.smoke else "demo.png")
     _plot(rows, png)
     print(f"wrote {path} and {png} in {time.perf_counter() - start:.0f} s")
     return 0

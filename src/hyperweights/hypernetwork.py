@@ -5,11 +5,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from torch.utils._pytree import tree_leaves
+
+from ._checks import check_finite_tensor, check_real
 from ._parts import fmt_count, is_traced
 from .conditioning import Conditioner
 from .heads import ChunkedHead, Head
+from .parametrize.base import Parametrization
 from .parametrize.init import INIT_MODES
-from .parametrize.mip import MIP
 from .targets.select import Selection, select_parameters
 from .targets.spec import SpecTable, param_count
 from .trunks import MLP, Trunk
@@ -18,13 +21,14 @@ __all__ = ["HyperNetwork", "default_head", "default_trunk"]
 
 
 def default_trunk() -> Trunk:
-    """The trunk used when none is given: ``MLP(hidden=(100,))``."""
-    return MLP(hidden=(100,))
+    """The trunk used when none is given: ``MLP()`` (hidden widths
+    :data:`hyperweights.trunks.mlp.DEFAULT_HIDDEN`, ``(100,)``)."""
+    return MLP()
 
 
 def default_head() -> Head:
-    """The head used when none is given: ``ChunkedHead(chunk_size=4096)``."""
-    return ChunkedHead(chunk_size=4096, embedding_dim=16)
+    """The head used when none is given: ``ChunkedHead()`` (``chunk_size=4096, embedding_dim=16``)."""
+    return ChunkedHead()
 
 
 class HyperNetwork(nn.Module):
@@ -38,15 +42,22 @@ class HyperNetwork(nn.Module):
             parameters of the target.
         exclude: names never generated (same forms), checked first.
         condition: the conditioner (the review's "input"), e.g. ``TaskEmbedding(5, 32)``.
-        trunk: the body (``MLP``, ``RNNTrunk``, ``AttentionTrunk``); default ``MLP((100,))``.
+        trunk: the body (``MLP``, ``RNNTrunk``, ``AttentionTrunk``); default :func:`default_trunk`.
         head: the output strategy (``FullHead``, ``PerTensorHead``, ``PerLayerHead``,
-            ``ChunkedHead``, ``LowRankHead``); default ``ChunkedHead(4096)``.
-        parametrization: ``None`` or ``MIP()``.
+            ``ChunkedHead``, ``LowRankHead``); default :func:`default_head`.
+        parametrization: ``None``, ``MIP()`` or any :class:`~hyperweights.Parametrization`.
         init: head initialisation, ``"hyperfan"`` (default; MIP uses ``"fan_out"``).
         feature_scale: factor on the trunk's features before the head; default ``1/sqrt(d_h)``,
             which keeps Adam's steps on the generated weights near a plain network's (see
             :mod:`hyperweights.parametrize.init`); ``1.0`` gives unscaled features.
-        check_finite: raise when a generated tensor holds NaN or inf (skipped under vmap/compile).
+        check_finite: check for NaN/inf: the condition (every floating tensor in it, and the code
+            the conditioner makes of it) and the generated weights here, and
+            :class:`~hyperweights.HyperModel` checks its data ``x`` too; each raises
+            ``FloatingPointError`` naming what was not finite. Off by default, because each check
+            reads the data back (a device sync per call); skipped under ``vmap``/``torch.compile``.
+
+    A trunk, head or parametrization is built for one target: passing the same instance to a
+    second hypernetwork is an error (a conditioner may be shared).
 
     ``hnet(c)`` returns ``{name: (W, *param.shape)}`` with ``W`` the condition batch;
     ``hnet.flat(c)`` returns the same weights as one ``(W, P)`` tensor.
@@ -64,7 +75,7 @@ class HyperNetwork(nn.Module):
 
     def __init__(self, target: nn.Module, *, generate: Selection = None, exclude: Selection = (),
                  condition: Conditioner, trunk: Trunk | None = None, head: Head | None = None,
-                 parametrization: MIP | None = None, init: str | None = None,
+                 parametrization: Parametrization | None = None, init: str | None = None,
                  feature_scale: float | None = None, check_finite: bool = False):
         super().__init__()
         if not isinstance(target, nn.Module):
@@ -79,11 +90,16 @@ class HyperNetwork(nn.Module):
         head = head if head is not None else default_head()
         if not isinstance(trunk, Trunk) or not isinstance(head, Head):
             raise TypeError(f"trunk must be a Trunk and head a Head, got {type(trunk).__name__}, {type(head).__name__}")
-        if parametrization is not None and not isinstance(parametrization, MIP):
-            raise TypeError(f"parametrization must be None or MIP(), got {type(parametrization).__name__}")
+        if parametrization is not None and not isinstance(parametrization, Parametrization):
+            raise TypeError("parametrization must be None or a Parametrization such as MIP(), got "
+                            f"{type(parametrization).__name__}")
         init = init or (parametrization.head_init if parametrization is not None else "hyperfan")
         if init not in INIT_MODES:
             raise ValueError(f"init must be one of {INIT_MODES}, got {init!r}")
+        if feature_scale is not None:
+            check_real(feature_scale, "feature_scale", "HyperNetwork", positive=True)
+        if not isinstance(check_finite, bool):
+            raise TypeError(f"check_finite must be True or False, got {check_finite!r}")
 
         selected = select_parameters(target, generate, exclude)
         self.specs = SpecTable.from_parameters(selected)
@@ -93,6 +109,10 @@ class HyperNetwork(nn.Module):
         self.check_finite = check_finite
 
         self.condition = condition
+        owned = [(role, part) for role, part in (("trunk", trunk), ("head", head),
+                                                 ("parametrization", parametrization)) if part is not None]
+        for role, part in owned:
+            part.ensure_unclaimed(role)
         head.prepare(self.specs)
         if trunk.needs_tokens and head.tokens is None:
             raise ValueError(
@@ -102,18 +122,24 @@ class HyperNetwork(nn.Module):
             )
         trunk.bind(condition.out_dim, head.token_dim, head.num_tokens)
         self.feature_scale = float(trunk.out_dim ** -0.5 if feature_scale is None else feature_scale)
-        if not self.feature_scale > 0:
-            raise ValueError(f"feature_scale must be positive, got {feature_scale}")
         head.bind(trunk.out_dim, init, self.feature_scale * trunk.out_dim ** 0.5)
         self.trunk, self.head = trunk, head
         self.parametrization = parametrization
         if parametrization is not None:
             parametrization.bind(self.specs, dict(selected))
+        for _, part in owned:
+            part.claim()
 
     # ------------------------------------------------------------------ generation
     def encode(self, condition) -> Tensor:
         """The condition batch the trunk sees: ``(W, d_c)``."""
+        if self.check_finite:
+            for value in tree_leaves(condition):
+                if isinstance(value, Tensor):
+                    check_finite_tensor(value, "the condition")
         cond = self.condition(condition)
+        if self.check_finite:
+            check_finite_tensor(cond, f"the code {type(self.condition).__name__} made of the condition")
         if self.parametrization is not None:
             cond = self.parametrization.encode(cond, self.condition.magnitude_invariant)
         return cond

@@ -69,6 +69,9 @@ def checkpointable(kind: str) -> Callable[[type], type]:
         raise ValueError(f"a checkpoint kind is '<app>.<Class>' (e.g. 'continual.HNET'), got {kind!r}")
 
     def register(cls: type) -> type:
+        if not isinstance(cls, type):
+            raise TypeError(f"@hw.checkpointable({kind!r}) decorates a class, got "
+                            f"{type(cls).__name__} {cls!r}")
         missing = [m for m in ("checkpoint_state", "from_checkpoint") if not hasattr(cls, m)]
         if missing:
             raise TypeError(f"{cls.__name__} cannot be checkpointable: it lacks {missing}")

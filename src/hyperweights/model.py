@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ._checks import check_finite_tensor, check_input
 from .hypernetwork import HyperNetwork
-from .targets.functional import ensemble_forward, functional_forward
+from .targets.functional import run_ensemble, run_shared
 
 __all__ = ["HyperModel", "check_compatible"]
 
@@ -13,6 +14,8 @@ __all__ = ["HyperModel", "check_compatible"]
 def check_compatible(target: nn.Module, specs) -> None:
     """Raise a ``ValueError`` naming every generated parameter that ``target`` lacks or whose
     shape differs."""
+    if not isinstance(target, nn.Module):
+        raise TypeError(f"target must be an nn.Module, got {type(target).__name__}")
     own = {n: tuple(p.shape) for n, p in target.named_parameters()}
     problems = []
     for s in specs:
@@ -32,11 +35,19 @@ class HyperModel(nn.Module):
 
     Args:
         target: the module whose parameters are generated; non-generated parameters train as
-            ordinary parameters, buffers stay in it. It is never mutated by a call.
+            ordinary parameters, buffers stay in it. A call never changes its parameters or
+            training flags; buffers update as its own ``forward`` updates them, and are restored
+            if the call raises (see :mod:`hyperweights.targets.functional`).
         hypernetwork: a :class:`HyperNetwork` built for this target.
 
     Batch rule: the condition batch ``W`` must be 1 (shared weights) or the data batch ``B``
     (per-sample weights); :meth:`ensemble` applies ``K`` weight sets to the same inputs.
+
+    Input checks: ``x`` must be a tensor on the hypernetwork's device, of its floating dtype when
+    ``x`` is floating, and, for a target that starts with an ``nn.Linear``, of that layer's
+    ``in_features``; errors name what was expected. With ``check_finite=True`` on the
+    hypernetwork, ``x`` holding NaN/inf raises ``FloatingPointError`` (as do the condition and
+    the generated weights, see :class:`HyperNetwork`).
 
     Example:
         >>> import torch
@@ -58,13 +69,21 @@ class HyperModel(nn.Module):
         self.target = target
         self.hypernetwork = hypernetwork
 
+    def _check_x(self, x) -> None:
+        # dtype, device and width are checked against the generated weights by run_shared
+        check_input(x, "x", like=None, nonempty=False)
+        if self.hypernetwork.check_finite:
+            check_finite_tensor(x, "x")
+
     def forward(self, x, condition, *args, **kwargs):
         """``x: (B, ...)``; condition batch ``W`` in {1, B}; returns the target's output."""
-        return functional_forward(self.target, self.hypernetwork(condition), x, *args, **kwargs)
+        self._check_x(x)
+        return run_shared(self.target, self.hypernetwork(condition), (x, *args), kwargs)
 
     def ensemble(self, x, condition, *args, **kwargs):
         """``K`` weight sets from ``condition`` applied to the same ``x``: returns ``(K, B, ...)``."""
-        return ensemble_forward(self.target, self.hypernetwork(condition), x, *args, **kwargs)
+        self._check_x(x)
+        return run_ensemble(self.target, self.hypernetwork(condition), (x, *args), kwargs)
 
     def generate(self, condition) -> dict[str, Tensor]:
         """The generated weights ``{name: (W, *shape)}``."""

@@ -216,7 +216,7 @@ def train_loop(step: Callable[[int], Tensor], optimizer: torch.optim.Optimizer, 
                total_steps: int, model: nn.Module, scheduler=None,
                after_step: Callable[[int], None] | None = None,
                generators: Sequence[torch.Generator] = (), settings: dict | None = None,
-               desc: str = "training") -> FitResult:
+               clip_grad_norm: float | None = None, desc: str = "training") -> FitResult:
     """Take ``total_steps`` optimizer steps of ``step(i) -> loss``, with progress, checkpoints, resume.
 
     Args:
@@ -232,6 +232,8 @@ def train_loop(step: Callable[[int], Tensor], optimizer: torch.optim.Optimizer, 
         generators: random generators whose states are checkpointed and restored.
         settings: JSON that must match on resume (default ``config.settings()``); add the model's
             config to it.
+        clip_grad_norm: clip the gradient norm of ``model``'s parameters to this value before each
+            step (``None``: no clipping).
         desc: progress-bar label.
 
     Returns:
@@ -265,6 +267,8 @@ def train_loop(step: Callable[[int], Tensor], optimizer: torch.optim.Optimizer, 
         loss = step(i)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()

@@ -30,7 +30,8 @@ class Concat(Conditioner):
             from .._parts import build_part
             conditioners = tuple(build_part(p) for p in parts)
         if not conditioners or not all(isinstance(c, Conditioner) for c in conditioners):
-            raise TypeError("Concat takes one or more Conditioner instances")
+            raise TypeError("Concat takes one or more Conditioner instances, e.g. Concat(TaskEmbedding(5, 8), "
+                            f"NoiseCondition(4)); got {[type(c).__name__ for c in conditioners]}")
         self.parts = nn.ModuleList(conditioners)
         self.out_dim = sum(c.out_dim for c in conditioners)
         self.serializable = all(c.serializable for c in conditioners)
@@ -38,7 +39,9 @@ class Concat(Conditioner):
 
     def forward(self, conditions) -> Tensor:
         if not isinstance(conditions, (tuple, list)) or len(conditions) != len(self.parts):
-            raise ValueError(f"Concat expects a tuple of {len(self.parts)} conditions, one per part")
+            raise ValueError(f"Concat expects a tuple of {len(self.parts)} conditions, one per part "
+                             f"({', '.join(type(p).__name__ for p in self.parts)}); got {type(conditions).__name__}"
+                             + (f" of {len(conditions)}" if isinstance(conditions, (tuple, list)) else ""))
         codes = [part(c) for part, c in zip(self.parts, conditions)]
         sizes = {c.shape[0] for c in codes}
         width = max(sizes)

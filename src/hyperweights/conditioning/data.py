@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from .._checks import check_input, check_int, translate_errors
 from .base import Conditioner
 
 __all__ = ["DataCondition"]
@@ -42,6 +43,11 @@ class DataCondition(Conditioner):
 
     def __init__(self, encoder: nn.Module, dim: int | None = None, pool: str | None = None):
         super().__init__()
+        if not isinstance(encoder, nn.Module):
+            raise TypeError(f"DataCondition needs an nn.Module encoder mapping (B, ...) to (B, dim), "
+                            f"got {type(encoder).__name__}")
+        if dim is not None:
+            check_int(dim, "dim", "DataCondition")
         dim = dim if dim is not None else _infer_out_dim(encoder)
         if dim is None:
             raise ValueError(
@@ -57,8 +63,11 @@ class DataCondition(Conditioner):
 
     def forward(self, data: Tensor) -> Tensor:
         if not isinstance(data, Tensor) or data.ndim < 1:
-            raise TypeError(f"DataCondition expects a batched tensor (B, ...), got {type(data).__name__}")
-        code = self.encoder(data)
+            raise TypeError(f"DataCondition expects a batched tensor (B, ...), got {type(data).__name__}; "
+                            "convert it with torch.as_tensor(data, dtype=torch.float32)")
+        weight = next(self.encoder.parameters(), None)
+        check_input(data, "DataCondition's data", like=weight, owner=self.encoder)
+        code = translate_errors(lambda: self.encoder(data), self.encoder, "DataCondition's encoder", (data,))
         if code.ndim != 2 or code.shape[1] != self.out_dim:
             raise ValueError(
                 f"the encoder must return (B, {self.out_dim}); it returned {tuple(code.shape)} for "

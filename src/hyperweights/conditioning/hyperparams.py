@@ -7,6 +7,7 @@ import math
 import torch
 from torch import Tensor
 
+from .._checks import check_int, describe
 from .._parts import is_traced
 from .base import Conditioner
 
@@ -51,8 +52,7 @@ class HyperparameterCondition(Conditioner):
 
     def __init__(self, num: int, encoding: str | None = "cos|sin"):
         super().__init__()
-        if num < 1:
-            raise ValueError(f"HyperparameterCondition needs num >= 1, got {num}")
+        check_int(num, "num", "HyperparameterCondition")
         if encoding not in ENCODINGS:
             raise ValueError(f"unknown encoding {encoding!r}; choose one of {ENCODINGS}")
         self._config = {"num": num, "encoding": encoding}
@@ -64,12 +64,19 @@ class HyperparameterCondition(Conditioner):
         self.register_buffer("_anchor", torch.zeros(0), persistent=False)
 
     def forward(self, values) -> Tensor:
-        values = torch.as_tensor(values, dtype=self._anchor.dtype, device=self._anchor.device)
+        if isinstance(values, (str, bytes, bool)) or values is None:
+            raise TypeError(f"HyperparameterCondition expects values in [0, 1] as a (W, {self.num}) "
+                            f"tensor (or a list), got {describe(values)}")
+        try:
+            values = torch.as_tensor(values, dtype=self._anchor.dtype, device=self._anchor.device)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(f"HyperparameterCondition expects values in [0, 1] as a (W, {self.num}) "
+                            f"tensor (or a list), got {describe(values)} ({err})") from None
         if values.ndim == 1 and values.shape[0] == self.num:
             values = values.unsqueeze(0)
-        if values.ndim != 2 or values.shape[1] != self.num:
+        if values.ndim != 2 or values.shape[1] != self.num or not values.shape[0]:
             raise ValueError(
-                f"expected hyperparameters of shape (W, {self.num}) (or ({self.num},)), got "
+                f"expected hyperparameters of shape (W, {self.num}) with W >= 1 (or ({self.num},)), got "
                 f"{tuple(values.shape)}"
             )
         # written as "not inside" so that NaN (which fails every comparison) is rejected too

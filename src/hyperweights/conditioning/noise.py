@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .._checks import check_int, describe
 from .base import Conditioner
 
 __all__ = ["NoiseCondition"]
@@ -31,8 +32,8 @@ class NoiseCondition(Conditioner):
 
     def __init__(self, dim: int, samples: int = 1):
         super().__init__()
-        if dim < 1 or samples < 1:
-            raise ValueError(f"NoiseCondition needs dim >= 1 and samples >= 1, got {dim}, {samples}")
+        check_int(dim, "dim", "NoiseCondition")
+        check_int(samples, "samples", "NoiseCondition")
         self._config = {"dim": dim, "samples": samples}
         self.out_dim = dim
         self.samples = samples
@@ -51,9 +52,17 @@ class NoiseCondition(Conditioner):
         if isinstance(condition, int):
             return self.sample(condition)
         if isinstance(condition, Tensor):
-            if condition.ndim != 2 or condition.shape[1] != self.out_dim:
+            if condition.ndim != 2 or condition.shape[1] != self.out_dim or not condition.shape[0]:
                 raise ValueError(
-                    f"noise codes must have shape (K, {self.out_dim}), got {tuple(condition.shape)}"
+                    f"noise codes must have shape (K, {self.out_dim}) with K >= 1, got "
+                    f"{tuple(condition.shape)}"
+                )
+            anchor = self._device_anchor
+            if condition.device != anchor.device or (
+                    anchor.is_floating_point() and condition.dtype != anchor.dtype):
+                raise TypeError(
+                    f"noise codes must be {anchor.dtype} on {anchor.device} like the hypernetwork, got "
+                    f"{describe(condition)}; convert them with .to({anchor.dtype}) / .to({str(anchor.device)!r})"
                 )
             return condition
         raise TypeError(f"NoiseCondition takes None, an int K or a (K, dim) tensor, got {type(condition).__name__}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .._checks import check_int, check_real
 from .._parts import is_traced
 from .base import Conditioner
 
@@ -29,8 +30,9 @@ class TaskEmbedding(Conditioner):
 
     def __init__(self, num_tasks: int, dim: int, init_std: float = 1.0):
         super().__init__()
-        if num_tasks < 1 or dim < 1:
-            raise ValueError(f"TaskEmbedding needs num_tasks >= 1 and dim >= 1, got {num_tasks}, {dim}")
+        check_int(num_tasks, "num_tasks", "TaskEmbedding")
+        check_int(dim, "dim", "TaskEmbedding")
+        check_real(init_std, "init_std", "TaskEmbedding")
         self._config = {"num_tasks": num_tasks, "dim": dim, "init_std": init_std}
         self.out_dim = dim
         self.init_std = init_std
@@ -41,15 +43,8 @@ class TaskEmbedding(Conditioner):
         return self.weight.shape[0]
 
     def forward(self, task) -> Tensor:
-        ids = torch.as_tensor(task, device=self.weight.device)
-        if ids.ndim == 0:
-            ids = ids.reshape(1)
-        if ids.ndim != 1 or ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-            raise TypeError(
-                f"TaskEmbedding expects an int or a 1-D integer tensor of task ids, got "
-                f"{'a ' + str(ids.dtype) + ' tensor of shape ' + str(tuple(ids.shape))}"
-            )
-        if not is_traced(ids) and ids.numel() and (ids.min() < 0 or ids.max() >= self.num_tasks):
+        ids = self._ids(task)
+        if not is_traced(ids) and (ids.min() < 0 or ids.max() >= self.num_tasks):
             bad = ids[(ids < 0) | (ids >= self.num_tasks)].unique().tolist()
             raise IndexError(
                 f"task id(s) {bad} out of range: this TaskEmbedding has {self.num_tasks} tasks "
@@ -57,9 +52,30 @@ class TaskEmbedding(Conditioner):
             )
         return self.weight[ids]
 
+    def _ids(self, task) -> Tensor:
+        """Task ids as a non-empty 1-D integer tensor on the table's device."""
+        expected = "TaskEmbedding expects an int or a 1-D integer tensor (or list) of task ids"
+        if isinstance(task, (bool, str, bytes)) or task is None:
+            raise TypeError(f"{expected}, got {type(task).__name__} {task!r}")
+        if isinstance(task, int) and not -2 ** 63 <= task < 2 ** 63:     # no int64 holds it
+            raise IndexError(f"task id {task!r} out of range: this TaskEmbedding has {self.num_tasks} "
+                             f"tasks (ids 0..{self.num_tasks - 1})")
+        try:
+            ids = torch.as_tensor(task, device=self.weight.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"{expected}, got {type(task).__name__}") from None
+        if ids.ndim == 0:
+            ids = ids.reshape(1)
+        if ids.ndim != 1 or ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+            raise TypeError(f"{expected}, got a {ids.dtype} tensor of shape {tuple(ids.shape)}")
+        if ids.numel() == 0:
+            raise ValueError(f"{expected}; got an empty one: pass at least one task id")
+        return ids
+
     @torch.no_grad()
     def add_tasks(self, n: int = 1) -> None:
-        """Append ``n`` freshly initialised task embeddings (rebuild the optimizer afterwards)."""
+        """Append ``n >= 1`` freshly initialised task embeddings (rebuild the optimizer afterwards)."""
+        check_int(n, "n", "TaskEmbedding.add_tasks")
         new = torch.randn(n, self.out_dim, device=self.weight.device, dtype=self.weight.dtype)
         self.weight = nn.Parameter(torch.cat([self.weight.detach(), new * self.init_std]))
         self._config["num_tasks"] = self.num_tasks

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,9 +10,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["Split", "load_digits", "load_mnist5k", "load_fashion_mnist", "load_dataset", "DATASETS"]
+from .idx import read_idx
 
+__all__ = ["Split", "load_digits", "load_mnist5k", "load_fashion_mnist", "load_dataset", "DATASETS",
+           "fashion_mnist_dirs", "DATA_ENV"]
+
+#: environment variable naming a data folder; Fashion-MNIST is read from its ``fashion-mnist/``
+DATA_ENV = "HYPERWEIGHTS_DATA"
+#: where Debian's ``dataset-fashion-mnist`` package (``make data``) puts the files
 FASHION_DIRS = ("/usr/share/datasets/fashion-mnist",)
+FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
 @dataclass
@@ -74,48 +81,67 @@ def load_mnist5k(seed: int = 0, test_fraction: float = 0.2) -> Split:
     return _stratified(x / 255.0, y, test_fraction, seed, "mnist5k")
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(bytearray(raw), dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+def fashion_mnist_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The folders searched for Fashion-MNIST, in order.
+
+    ``data_dir`` if given; else ``$HYPERWEIGHTS_DATA/fashion-mnist`` if that variable is set (and
+    only it, so a test or a user pointing elsewhere never silently reads the system copy); else
+    the folder of Debian's ``dataset-fashion-mnist`` package (what ``make data`` installs).
+
+    Example:
+        >>> [str(d) for d in fashion_mnist_dirs("/data/fm")]
+        ['/data/fm']
+    """
+    if data_dir:
+        return [Path(data_dir)]
+    if os.environ.get(DATA_ENV):
+        return [Path(os.environ[DATA_ENV]) / "fashion-mnist"]
+    return [Path(d) for d in FASHION_DIRS]
+
+
+def _idx_part(root: Path, stem: str) -> np.ndarray:
+    for name in (f"{stem}.gz", stem):
+        if (root / name).exists():
+            return read_idx(root / name)
+    raise FileNotFoundError(f"{root} lacks {stem}[.gz]: a Fashion-MNIST folder holds the four files "
+                            f"{', '.join(s + '[.gz]' for s in FASHION_FILES)}")
 
 
 def _find_fashion(data_dir: str | os.PathLike | None) -> Path:
-    candidates = [Path(data_dir)] if data_dir else [Path(d) for d in FASHION_DIRS]
+    candidates = fashion_mnist_dirs(data_dir)
     for d in candidates:
-        if (d / "train-images-idx3-ubyte.gz").exists() or (d / "train-images-idx3-ubyte").exists():
+        if (d / f"{FASHION_FILES[0]}.gz").exists() or (d / FASHION_FILES[0]).exists():
             return d
     where = ", ".join(str(c) for c in candidates)
     raise FileNotFoundError(
-        f"Fashion-MNIST was not found in {where}. Install it with "
-        "'apt-get install dataset-fashion-mnist' (files under /usr/share/datasets/fashion-mnist), "
-        "or pass --data-dir / data_dir= pointing to a folder with the four IDX files "
-        "(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-...)."
+        f"Fashion-MNIST was not found in {where}. Run `make data` in the repository (it installs "
+        "the Debian package dataset-fashion-mnist, files under /usr/share/datasets/fashion-mnist), "
+        f"or put the four IDX files ({', '.join(s + '[.gz]' for s in FASHION_FILES)}) in "
+        f"DIR/fashion-mnist and set {DATA_ENV}=DIR, or pass --data-dir / data_dir= pointing to "
+        "the folder that holds them."
     )
 
 
 def load_fashion_mnist(data_dir: str | os.PathLike | None = None, seed: int = 0) -> Split:
     """Fashion-MNIST: 60,000 training and 10,000 test images (28x28 -> 784), pixels in [0, 1].
 
-    The official split is kept; the training rows are shuffled with ``seed``.
+    The official split is kept; the training rows are shuffled with ``seed``. The files are looked
+    up as :func:`fashion_mnist_dirs` says (``data_dir``, else ``$HYPERWEIGHTS_DATA/fashion-mnist``,
+    else ``/usr/share/datasets/fashion-mnist``), gzipped or not.
+
+    Raises:
+        FileNotFoundError: the files are missing (the message says how to get them).
+        ValueError: a file is corrupt or truncated, or images and labels disagree in count or the
+            images are not 28x28.
     """
     root = _find_fashion(data_dir)
-
-    def part(stem):
-        for name in (f"{stem}.gz", stem):
-            if (root / name).exists():
-                return _read_idx(root / name)
-        raise FileNotFoundError(f"{root} lacks {stem}[.gz]; see load_fashion_mnist's docstring")
-
-    xtr = part("train-images-idx3-ubyte").reshape(-1, 784)
-    ytr = part("train-labels-idx1-ubyte")
-    xte = part("t10k-images-idx3-ubyte").reshape(-1, 784)
-    yte = part("t10k-labels-idx1-ubyte")
+    xtr, ytr, xte, yte = (_idx_part(root, stem) for stem in FASHION_FILES)
+    for images, labels, part in ((xtr, ytr, "train"), (xte, yte, "t10k")):
+        if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != images.shape[:1]:
+            raise ValueError(f"{root}: the {part} files hold images of shape {images.shape} and "
+                             f"labels of shape {labels.shape}; expected (N, 28, 28) and (N,)")
     order = np.random.default_rng(seed).permutation(len(xtr))
-    f = lambda a: torch.as_tensor(a, dtype=torch.float32) / 255.0  # noqa: E731
+    f = lambda a: torch.as_tensor(a.reshape(len(a), 784), dtype=torch.float32) / 255.0  # noqa: E731
     return Split(f(xtr[order]), torch.as_tensor(ytr[order], dtype=torch.int64), f(xte),
                  torch.as_tensor(yte, dtype=torch.int64), "fashion_mnist")
 

@@ -7,6 +7,7 @@ import math
 
 from torch import Tensor, nn
 
+from .._checks import check_int
 from ..parametrize.init import init_block, pooled_stats
 from .base import Head
 
@@ -36,8 +37,8 @@ class ChunkedHead(Head):
 
     def __init__(self, chunk_size: int = 4096, embedding_dim: int = 16):
         super().__init__()
-        if chunk_size < 1 or embedding_dim < 1:
-            raise ValueError(f"chunk_size and embedding_dim must be positive, got {chunk_size}, {embedding_dim}")
+        check_int(chunk_size, "chunk_size", "ChunkedHead")
+        check_int(embedding_dim, "embedding_dim", "ChunkedHead")
         self._config = {"chunk_size": chunk_size, "embedding_dim": embedding_dim}
         self.chunk_size = chunk_size
         self.embedding_dim = embedding_dim

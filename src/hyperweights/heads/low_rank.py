@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .._checks import check_int
 from ..parametrize.init import init_block
 from .base import Head
 
@@ -35,8 +36,7 @@ class LowRankHead(Head):
 
     def __init__(self, rank: int = 8):
         super().__init__()
-        if rank < 1:
-            raise ValueError(f"rank must be positive, got {rank}")
+        check_int(rank, "rank", "LowRankHead")
         self._config = {"rank": rank}
         self.rank = rank
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .._checks import check_int
 from ..parametrize.init import init_block, pooled_stats
 from .base import Head
 
@@ -33,8 +34,7 @@ class PerLayerHead(Head):
 
     def __init__(self, embedding_dim: int = 16):
         super().__init__()
-        if embedding_dim < 1:  # width-0 tokens would give every layer the same features
-            raise ValueError(f"embedding_dim must be positive, got {embedding_dim}")
+        check_int(embedding_dim, "embedding_dim", "PerLayerHead")  # width 0: every layer the same features
         self._config = {"embedding_dim": embedding_dim}
         self.embedding_dim = embedding_dim
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .._parts import Part
+from .base import Parametrization
 
 __all__ = ["MIP"]
 
 
-class MIP(Part):
+class MIP(Parametrization):
     """Magnitude-invariant parametrization.
 
     Args:

@@ -7,21 +7,39 @@ Generated weights always carry a leading weight-set dimension ``W``. With a data
 - :func:`ensemble_forward`: ``K`` weight sets applied to the same ``B`` inputs -> ``(K, B, ...)``.
 
 MLP targets (an ``nn.Sequential`` of Linear layers and activations) take an exactly equivalent
-batched-matmul path instead of ``vmap`` (see :mod:`hyperweights.targets.mlp_fast`).
+batched-matmul path instead of ``vmap`` (see :mod:`hyperweights.targets.mlp_fast`); recurrent
+layers (``nn.RNN``, ``nn.GRU``, ``nn.LSTM``, alone or inside a larger target) run as a batched
+time-step recurrence (see :mod:`hyperweights.targets.recurrent`).
 
-The target is never mutated: parameters that are not generated are read from it, buffers stay in
-it, and :func:`torch.func.functional_call` restores everything even when the call raises.
+What the target keeps: parameters that are not generated are read from it and never modified
+(generated ones are swapped in by :func:`torch.func.functional_call` and put back, also when the
+call raises); its training flags are never changed. Buffers stay in it and update as the target's
+own ``forward`` updates them (BatchNorm running statistics in training mode); if the call raises,
+every buffer is restored to its value before the call (a copy is taken for targets that have
+buffers; the MLP fast path has none). Under ``torch.compile`` the restore is skipped.
+
+Generated weights are checked at the public entry points (:func:`functional_forward`,
+:func:`ensemble_forward`): a name that is not a parameter of the target, a tensor without the
+leading ``W`` dimension or of another shape is an error naming the parameter and both shapes.
+A torch error raised inside the target becomes a ``TargetCallError`` (a ``RuntimeError``, the
+original error chained) saying what the target received.
 """
 
 from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from .._checks import check_input, describe, translate_errors
 from .mlp_fast import linear_stack, single_forward, stack_forward
+from .recurrent import recurrent_ensemble, recurrent_forward, vmappable_recurrent
 
-__all__ = ["functional_forward", "ensemble_forward", "weight_batch_size"]
+__all__ = ["functional_forward", "ensemble_forward", "weight_batch_size", "check_weights",
+           "run_shared", "run_ensemble"]
 
 
 def weight_batch_size(weights: dict[str, Tensor]) -> int:
@@ -42,6 +60,43 @@ def weight_batch_size(weights: dict[str, Tensor]) -> int:
     return distinct.pop()
 
 
+def check_weights(target: nn.Module, weights, caller: str) -> int:
+    """Check generated ``weights`` against ``target``; return their common ``W``.
+
+    Every key must name a parameter (or buffer) of ``target`` and every value be a tensor of shape
+    ``(W, *that.shape)`` with one ``W`` for all.
+    """
+    if not isinstance(weights, Mapping):
+        hint = (" A flat (W, P) tensor from hnet.flat(c) converts with hnet.unflatten(flat)."
+                if isinstance(weights, Tensor) else "")
+        raise TypeError(f"{caller} takes the generated weights as a dict {{name: (W, *param.shape)}}, "
+                        f"e.g. hnet(c); got {describe(weights)}.{hint}")
+    own = dict(target.named_parameters(remove_duplicate=False))
+    buffers = None
+    for name, value in weights.items():
+        param = own.get(name)
+        if param is None:                        # a buffer may be generated too (rare)
+            buffers = dict(target.named_buffers(remove_duplicate=False)) if buffers is None else buffers
+            param = buffers.get(name)
+        if param is None:
+            own = list(own)
+            close = difflib.get_close_matches(str(name), own, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"{caller}: the weights name {name!r}, which is not a parameter of "
+                             f"{type(target).__name__}.{hint} Its parameters: {', '.join(own)}")
+        if not isinstance(value, Tensor):
+            raise TypeError(f"{caller}: weights[{name!r}] must be a tensor (W, *param.shape), got "
+                            f"{describe(value)}")
+        shape = tuple(param.shape)
+        if value.ndim != len(shape) + 1 or tuple(value.shape[1:]) != shape:
+            raise ValueError(
+                f"{caller}: weights[{name!r}] has shape {tuple(value.shape)}, but the parameter has "
+                f"shape {shape}, so (W, *{shape}) was expected, W being the number of weight sets. "
+                "One weight set needs the leading dimension too: value.unsqueeze(0)."
+            )
+    return weight_batch_size(weights)
+
+
 def _data_batch_size(args: tuple) -> int:
     for a in args:
         if isinstance(a, Tensor) and a.ndim > 0:
@@ -54,13 +109,6 @@ def _data_batch_size(args: tuple) -> int:
 
 def _check_vmappable(target: nn.Module, what: str) -> None:
     for name, module in target.named_modules():
-        if isinstance(module, nn.RNNBase):
-            raise RuntimeError(
-                f"{what} runs the target under torch.func.vmap, but {name or 'the target'} is a fused "
-                f"{type(module).__name__} kernel, which vmap cannot batch. Use one weight set "
-                "for the batch (W == 1), or write the recurrence with nn.GRUCell/nn.LSTMCell or "
-                "Linear layers in a loop over time steps."
-            )
         if (target.training and isinstance(module, nn.modules.batchnorm._BatchNorm)
                 and module.track_running_stats):
             raise RuntimeError(
@@ -69,6 +117,40 @@ def _check_vmappable(target: nn.Module, what: str) -> None:
                 "batched. Put the target in eval mode (target.eval()), or build it with "
                 "track_running_stats=False, or use a GroupNorm/LayerNorm."
             )
+
+
+def _restoring_buffers(target: nn.Module, call):
+    """``call()``; if it raises, put every buffer of ``target`` back to its value before."""
+    buffers = [] if torch.compiler.is_compiling() else list(target.buffers())
+    if not buffers:
+        return call()
+    saved = [b.detach().clone() for b in buffers]
+    try:
+        return call()
+    except BaseException:
+        with torch.no_grad():
+            for buffer, value in zip(buffers, saved):
+                buffer.copy_(value)
+        raise
+
+
+def _run(target: nn.Module, call, args: tuple):
+    if torch.compiler.is_compiling():
+        return call()
+    return translate_errors(lambda: _restoring_buffers(target, call), target, "the target", args)
+
+
+def _check_data(target: nn.Module, weights: dict[str, Tensor], args: tuple) -> None:
+    """The data ``args[0]`` must meet the weights' dtype and device (and the first Linear's width)."""
+    if args and not torch.compiler.is_compiling():
+        check_input(args[0], "the target's input x", like=next(iter(weights.values())),
+                    owner=target, tensor_required=False, nonempty=False)
+
+
+def _all_weights(target: nn.Module, weights: dict[str, Tensor], sets: int) -> dict[str, Tensor]:
+    """Generated weights plus the target's own (expanded, not copied) for the rest."""
+    return {name: weights[name] if name in weights else p.expand(sets, *p.shape)
+            for name, p in target.named_parameters()}
 
 
 def functional_forward(target: nn.Module, weights: dict[str, Tensor], *args, **kwargs):
@@ -85,6 +167,11 @@ def functional_forward(target: nn.Module, weights: dict[str, Tensor], *args, **k
     Returns:
         whatever the target returns, with the data batch ``B`` first.
 
+    Raises:
+        ValueError / TypeError: a key of ``weights`` that names no parameter of ``target``, weights without the leading ``W``, of another shape, ``W``
+            neither 1 nor ``B``, or an input whose dtype/device differs from the weights'.
+        TargetCallError: the target itself raised (the message says what it received).
+
     Example:
         >>> import torch
         >>> from torch import nn
@@ -93,11 +180,25 @@ def functional_forward(target: nn.Module, weights: dict[str, Tensor], *args, **k
         >>> functional_forward(net, w, torch.randn(4, 3)).shape   # per-sample weights
         torch.Size([4, 2])
     """
+    if not torch.compiler.is_compiling():
+        check_weights(target, weights, "functional_forward")
+    return run_shared(target, weights, args, kwargs)
+
+
+def run_shared(target: nn.Module, weights: dict[str, Tensor], args: tuple, kwargs: dict):
+    """:func:`functional_forward` without the check of the weights' names and shapes (for
+    weights a :class:`~hyperweights.HyperNetwork` built for this target generated)."""
     num_sets = weight_batch_size(weights)
+    _check_data(target, weights, args)
     if num_sets == 1:
-        if len(args) == 1 and not kwargs and args[0].ndim == 2 and linear_stack(target):
-            return single_forward(target, weights, args[0])
-        return functional_call(target, {n: w[0] for n, w in weights.items()}, args, kwargs)
+        if len(args) == 1 and not kwargs and isinstance(args[0], Tensor) and args[0].ndim == 2 \
+                and linear_stack(target):
+            return _run(target, lambda: single_forward(target, weights, args[0]), args)
+        return _run(target, lambda: functional_call(target, {n: w[0] for n, w in weights.items()},
+                                                    args, kwargs), args)
+    if isinstance(target, nn.RNNBase):   # its batch is dimension 1 unless batch_first
+        return _run(target, lambda: recurrent_forward(target, _all_weights(target, weights, num_sets),
+                                                      *args, **kwargs), args)
     batch = _data_batch_size(args)
     if num_sets != batch:
         raise ValueError(
@@ -106,7 +207,7 @@ def functional_forward(target: nn.Module, weights: dict[str, Tensor], *args, **k
             "same inputs use ensemble_forward / HyperModel.ensemble."
         )
     if len(args) == 1 and not kwargs and args[0].ndim == 2 and linear_stack(target):
-        return stack_forward(target, weights, args[0], shared=False)
+        return _run(target, lambda: stack_forward(target, weights, args[0], shared=False), args)
     _check_vmappable(target, "per-sample weights (W == B)")
     # Each sample keeps a batch dimension of 1 so that targets which reshape with x.size(0) work.
     batched = tuple(a.unsqueeze(1) if isinstance(a, Tensor) and a.ndim > 0 and a.shape[0] == batch
@@ -117,7 +218,11 @@ def functional_forward(target: nn.Module, weights: dict[str, Tensor], *args, **k
     def one(w, *xs):
         return functional_call(target, w, xs, kwargs)
 
-    out = vmap(one, in_dims=(0, *dims))(weights, *batched)
+    def vmapped():
+        with vmappable_recurrent(target):
+            return vmap(one, in_dims=(0, *dims))(weights, *batched)
+
+    out = _run(target, vmapped, args)
     return torch.utils._pytree.tree_map(lambda t: t.squeeze(1) if isinstance(t, Tensor) else t, out)
 
 
@@ -140,13 +245,29 @@ def ensemble_forward(target: nn.Module, weights: dict[str, Tensor], *args, **kwa
         >>> ensemble_forward(net, w, torch.randn(5, 3)).shape
         torch.Size([8, 5, 2])
     """
+    if not torch.compiler.is_compiling():
+        check_weights(target, weights, "ensemble_forward")
+    return run_ensemble(target, weights, args, kwargs)
+
+
+def run_ensemble(target: nn.Module, weights: dict[str, Tensor], args: tuple, kwargs: dict):
+    """:func:`ensemble_forward` without the check of the weights' names and shapes."""
     weight_batch_size(weights)
+    _check_data(target, weights, args)
     if (len(args) == 1 and not kwargs and isinstance(args[0], Tensor) and args[0].ndim == 2
             and linear_stack(target)):
-        return stack_forward(target, weights, args[0], shared=True)
+        return _run(target, lambda: stack_forward(target, weights, args[0], shared=True), args)
+    if isinstance(target, nn.RNNBase):
+        sets = weight_batch_size(weights)
+        return _run(target, lambda: recurrent_ensemble(target, _all_weights(target, weights, sets),
+                                                       *args, **kwargs), args)
     _check_vmappable(target, "an ensemble call")
 
     def one(w):
         return functional_call(target, w, args, kwargs)
 
-    return vmap(one)(weights)
+    def vmapped():
+        with vmappable_recurrent(target):
+            return vmap(one)(weights)
+
+    return _run(target, vmapped, args)

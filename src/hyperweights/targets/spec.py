@@ -90,8 +90,17 @@ class SpecTable:
 
     @classmethod
     def from_parameters(cls, named) -> SpecTable:
+        """The table of ``(name, tensor)`` pairs, e.g. ``module.named_parameters()``."""
         specs, offset, layers = [], 0, {}
-        for name, param in named:
+        if isinstance(named, (str, bytes, nn.Module, torch.Tensor)):
+            raise TypeError("SpecTable.from_parameters takes (name, tensor) pairs such as "
+                            f"module.named_parameters(), got {type(named).__name__}")
+        for pair in named:
+            if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
+                    and isinstance(pair[1], torch.Tensor)):
+                raise TypeError("SpecTable.from_parameters takes (name, tensor) pairs such as "
+                                f"module.named_parameters(); got an item {pair!r:.60}")
+            name, param = pair
             layer = name.rpartition(".")[0]
             layers.setdefault(layer, len(layers))
             shape = tuple(param.shape)
@@ -112,7 +121,10 @@ class SpecTable:
         return len(self.specs)
 
     def __getitem__(self, name: str) -> ParamSpec:
-        return self._by_name[name]
+        try:
+            return self._by_name[name]
+        except (KeyError, TypeError):
+            raise KeyError(f"no generated tensor named {name!r}; the table has {self.names}") from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
@@ -189,5 +201,12 @@ def param_count(module: nn.Module | Iterable[Tensor], trainable_only: bool = Tru
         (8, 4)
     """
     tensors = module.parameters() if isinstance(module, nn.Module) else module
+    try:
+        tensors = list(tensors)
+    except TypeError:
+        tensors = [tensors]
+    if isinstance(module, (str, bytes)) or not all(isinstance(p, torch.Tensor) for p in tensors):
+        raise TypeError("param_count takes an nn.Module or an iterable of tensors (e.g. "
+                        f"model.parameters()), got {type(module).__name__}")
     unique = {id(p): p for p in tensors}.values()
     return sum(p.numel() for p in unique if p.requires_grad or not trainable_only)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from .._checks import check_int
 from .base import Trunk, join_tokens
 
 __all__ = ["AttentionTrunk"]
@@ -29,6 +30,8 @@ class AttentionTrunk(Trunk):
 
     def __init__(self, dim: int = 64, heads: int = 4, layers: int = 2):
         super().__init__()
+        for name, value in (("dim", dim), ("heads", heads), ("layers", layers)):
+            check_int(value, name, "AttentionTrunk")
         if dim % heads:
             raise ValueError(f"dim ({dim}) must be divisible by heads ({heads})")
         self._config = {"dim": dim, "heads": heads, "layers": layers}

@@ -6,9 +6,13 @@ import torch
 from torch import Tensor, nn
 
 from .._parts import activation_gain, get_activation
+from .._checks import check_int
 from .base import Trunk, join_tokens
 
-__all__ = ["MLP"]
+__all__ = ["DEFAULT_HIDDEN", "MLP"]
+
+#: hidden widths of the default trunk (``MLP()``, what a HyperNetwork uses when given no trunk)
+DEFAULT_HIDDEN = (100,)
 
 
 class MLP(Trunk):
@@ -16,7 +20,7 @@ class MLP(Trunk):
 
     Args:
         hidden: widths of the hidden layers; ``()`` passes ``[condition ; token]`` straight to the
-            head (hypnettorch's ``hnet_arch=''``).
+            head (hypnettorch's ``hnet_arch=''``). Default :data:`DEFAULT_HIDDEN`, ``(100,)``.
         activation: activation after every hidden layer.
 
     The first layer is split into a condition part and a token part, so with ``N`` tokens it costs
@@ -30,11 +34,12 @@ class MLP(Trunk):
         torch.Size([2, 5, 16])
     """
 
-    def __init__(self, hidden: tuple[int, ...] | list[int] = (100,), activation: str = "relu"):
+    def __init__(self, hidden: tuple[int, ...] | list[int] = DEFAULT_HIDDEN, activation: str = "relu"):
         super().__init__()
-        hidden = tuple(int(h) for h in hidden)
-        if any(h < 1 for h in hidden):
-            raise ValueError(f"hidden widths must be positive, got {hidden}")
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, (tuple, list)):
+            raise TypeError(f"MLP needs hidden as a tuple of layer widths, e.g. MLP(hidden=(100,)) for one "
+                            f"layer of 100 or () for none; got {type(hidden).__name__} {hidden!r}")
+        hidden = tuple(check_int(h, "every hidden width", "MLP") for h in hidden)
         get_activation(activation)
         self._config = {"hidden": list(hidden), "activation": activation}
         self.hidden = hidden

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from .._checks import check_int
 from .base import Trunk, join_tokens
 
 __all__ = ["RNNTrunk"]
@@ -36,8 +37,8 @@ class RNNTrunk(Trunk):
         super().__init__()
         if cell not in ("gru", "lstm"):
             raise ValueError(f"cell must be 'gru' or 'lstm', got {cell!r}")
-        if hidden < 1 or layers < 1:
-            raise ValueError(f"hidden and layers must be positive, got {hidden}, {layers}")
+        check_int(hidden, "hidden", "RNNTrunk")
+        check_int(layers, "layers", "RNNTrunk")
         self._config = {"hidden": hidden, "cell": cell, "layers": layers}
         self.hidden, self.cell, self.layers = hidden, cell, layers
         self.out_dim = hidden

@@ -8,34 +8,14 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from ..io import checkpointable
+from ..targets.build import mlp
 from .predict import Predictive
 
-__all__ = ["mlp", "SingleNetwork", "MCDropout", "DeepEnsemble"]
+__all__ = ["SingleNetwork", "MCDropout", "DeepEnsemble"]
 
 
-def mlp(sizes: tuple[int, ...] | list[int], dropout: float = 0.0) -> nn.Sequential:
-    """``Linear -> ReLU [-> Dropout]`` stack for widths ``sizes`` (input, hidden..., classes).
-
-    Example:
-        >>> mlp((4, 8, 3))
-        Sequential(
-          (0): Linear(in_features=4, out_features=8, bias=True)
-          (1): ReLU()
-          (2): Linear(in_features=8, out_features=3, bias=True)
-        )
-    """
-    if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
-        raise ValueError(f"sizes must list at least an input and an output width, all >= 1; got {sizes}")
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
-
-
+@checkpointable("uncertainty.SingleNetwork")
 class SingleNetwork(Predictive):
     """One deterministic network: one member.
 
@@ -50,15 +30,21 @@ class SingleNetwork(Predictive):
     def __init__(self, sizes: tuple[int, ...]):
         super().__init__()
         self.net = mlp(sizes)
-        self.in_features = sizes[0]
+        self.sizes = tuple(sizes)
+        self.in_features, self.num_classes = sizes[0], sizes[-1]
+
+    def checkpoint_config(self) -> dict:
+        return {"sizes": list(self.sizes)}
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        """Logits ``(B, C)`` for ``x: (B, in_features)``."""
+        return self.net(self.check_input(x))
 
     def _members(self, x, samples, generator):
         return self.net(x).unsqueeze(0)
 
 
+@checkpointable("uncertainty.MCDropout")
 class MCDropout(Predictive):
     """MC dropout (Gal & Ghahramani 2016): dropout stays on at test time, each mask is a member.
 
@@ -85,11 +71,16 @@ class MCDropout(Predictive):
             raise ValueError(f"dropout probability must be in (0, 1), got {p}")
         self.net = mlp(sizes, dropout=p)
         self.linears = [m for m in self.net if isinstance(m, nn.Linear)]
-        self.p = p
-        self.in_features = sizes[0]
+        self.p, self.sizes = p, tuple(sizes)
+        self.in_features, self.num_classes = sizes[0], sizes[-1]
+
+    def checkpoint_config(self) -> dict:
+        return {"sizes": list(self.sizes), "p": self.p}
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        """Logits ``(B, C)`` for ``x: (B, in_features)``, with one dropout mask per input in
+        training mode (none in eval mode; :meth:`members` samples masks)."""
+        return self.net(self.check_input(x))
 
     def _members(self, x, samples, generator):
         keep = 1.0 - self.p
@@ -100,6 +91,7 @@ class MCDropout(Predictive):
         return h
 
 
+@checkpointable("uncertainty.DeepEnsemble")
 class DeepEnsemble(Predictive):
     """``n`` independently initialised networks (Lakshminarayanan et al. 2017), stored stacked.
 
@@ -131,14 +123,27 @@ class DeepEnsemble(Predictive):
         # the architecture only (on the meta device, outside the module tree so that its
         # placeholder parameters are neither counted nor trained)
         self.__dict__["base"] = copy.deepcopy(nets[0]).to("meta")
-        self.fixed_members = members
-        self.in_features = sizes[0]
+        self.fixed_members, self.sizes = members, tuple(sizes)
+        self.in_features, self.num_classes = sizes[0], sizes[-1]
+
+    def checkpoint_config(self) -> dict:
+        return {"sizes": list(self.sizes), "members": self.fixed_members}
 
     def stacked_params(self) -> dict[str, Tensor]:
         return {n: self.stacked[n.replace(".", "__")] for n in self.names}
 
     def forward(self, x: Tensor) -> Tensor:
         """``x: (n, B, D)`` (a minibatch per member) or ``(B, D)`` (shared) -> ``(n, B, C)``."""
+        if isinstance(x, Tensor) and x.ndim == 3:
+            if x.shape[0] != self.fixed_members:
+                raise ValueError(f"a per-member batch must be (n={self.fixed_members}, B, {self.in_features}), "
+                                 f"got {tuple(x.shape)}; pass (B, {self.in_features}) to give every member the same inputs")
+            self.check_input(x.flatten(0, 1))
+        else:
+            self.check_input(x)
+        return self._forward(x)
+
+    def _forward(self, x: Tensor) -> Tensor:
         params = self.stacked_params()
         in_dim = 0 if x.ndim == 3 else None
         return vmap(lambda p, xb: functional_call(self.base, p, (xb,)), in_dims=(0, in_dim))(params, x)
@@ -148,5 +153,5 @@ class DeepEnsemble(Predictive):
         return {n: p[i] for n, p in self.stacked_params().items()}
 
     def _members(self, x, samples, generator):
-        out = self(x)
+        out = self._forward(x)
         return out[:samples]

@@ -8,9 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..io import checkpointable
 from ..targets.functional import ensemble_forward
 from ..targets.select import select_parameters
 from ..targets.spec import SpecTable
+from .checks import check_features, check_positive_int
 from .flow import RealNVP
 from .predict import Predictive
 from .weightnorm import weight_norm_mlp
@@ -20,6 +22,7 @@ __all__ = ["BayesianHypernetwork"]
 _LOG_2PI = math.log(2 * math.pi)
 
 
+@checkpointable("uncertainty.BayesianHypernetwork")
 class BayesianHypernetwork(Predictive):
     """``theta = h(eps)``, ``eps ~ N(0, I)``, with ``h`` an invertible :class:`RealNVP` flow.
 
@@ -59,7 +62,17 @@ class BayesianHypernetwork(Predictive):
                                 if n.endswith(".scale")]).mean().item()
         self.flow = RealNVP(self.specs.total, couplings, hidden, shift=init_scale, scale=init_std)
         self.prior_mean, self.prior_std = prior_mean, prior_std
-        self.in_features = sizes[0]
+        self.in_features, self.num_classes = sizes[0], sizes[-1]
+        self._config = {"sizes": list(sizes), "couplings": couplings, "hidden": hidden, "prior_mean": prior_mean,
+                        "prior_std": prior_std, "init_std": init_std}
+
+    def checkpoint_config(self) -> dict:
+        return dict(self._config)
+
+    def trainable_parameters(self) -> list:
+        """The flow, the directions and the biases: the target's own ``scale`` parameters are
+        generated, so never used or trained."""
+        return [p for n, p in self.named_parameters() if not n.endswith(".scale")]
 
     def sample_scales(self, samples: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """``theta: (K, D)`` and ``log q(theta): (K,)`` for ``K`` draws."""
@@ -75,16 +88,31 @@ class BayesianHypernetwork(Predictive):
         return -0.5 * (z.pow(2) + _LOG_2PI).sum(-1) - theta.shape[1] * math.log(self.prior_std)
 
     def forward_scales(self, x: Tensor, theta: Tensor) -> Tensor:
-        """Logits ``(K, B, C)`` for scales ``theta: (K, D)``, all members in one vmapped call."""
+        """Logits ``(K, B, C)`` for ``x: (B, in_features)`` and scales ``theta: (K, D)``, all members
+        in one vmapped call."""
+        theta = check_features(theta, self.specs.total, self.reference_parameter(), what="theta", rows="K")
+        return self._forward_scales(self.check_input(x), theta)
+
+    def _forward_scales(self, x: Tensor, theta: Tensor) -> Tensor:
         return ensemble_forward(self.target, self.specs.split(theta), x)
 
     def _members(self, x, samples, generator):
-        return self.forward_scales(x, self.sample_scales(samples, generator)[0])
+        return self._forward_scales(x, self.sample_scales(samples, generator)[0])
 
     def loss(self, x: Tensor, y: Tensor, samples: int, num_data: int, kl_weight: float = 1.0) -> Tensor:
-        """Negative ELBO per datum, Monte-Carlo over ``samples`` draws of the scales."""
+        """Negative ELBO per datum, Monte-Carlo over ``samples`` draws of the scales, for a minibatch
+        ``x: (B, in_features)``, ``y: (B,)`` of a training set of ``num_data`` inputs."""
+        self.check_data(x, y)
+        samples = self.check_samples(samples)
+        check_positive_int(num_data, "num_data")
+        if not kl_weight >= 0:
+            raise ValueError(f"kl_weight must be >= 0 (1 is the plain ELBO), got {kl_weight}")
+        return self.negative_elbo(x, y, samples, num_data, kl_weight)
+
+    def negative_elbo(self, x: Tensor, y: Tensor, samples: int, num_data: int, kl_weight: float) -> Tensor:
+        """:meth:`loss` without the input checks (the training step)."""
         theta, log_q = self.sample_scales(samples)
-        logits = self.forward_scales(x, theta)                              # (K, B, C)
+        logits = self._forward_scales(x, theta)                             # (K, B, C)
         nll = F.cross_entropy(logits.flatten(0, 1), y.repeat(samples))
         kl = (log_q - self.log_prior(theta)).mean()
         return nll + kl_weight * kl / num_data

@@ -8,20 +8,15 @@ single scalar cannot change the predicted class, so accuracy is unchanged.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .checks import check_labels, check_positive_int, check_probabilities
+
 __all__ = ["apply_temperature", "fit_temperature"]
-
-
-def _check(probs: Tensor, labels: Tensor | None = None) -> None:
-    if not isinstance(probs, Tensor) or probs.ndim != 2 or probs.shape[0] == 0:
-        shape = tuple(probs.shape) if isinstance(probs, Tensor) else type(probs).__name__
-        raise ValueError(f"probs must be mean predictive probabilities (N, C) with N >= 1, got {shape}")
-    if labels is not None and (labels.shape != (probs.shape[0],) or labels.is_floating_point()):
-        raise ValueError(f"labels must be integer class indices ({probs.shape[0]},), got "
-                         f"{labels.dtype} {tuple(labels.shape)}")
 
 
 def apply_temperature(probs: Tensor, temperature: float) -> Tensor:
@@ -32,9 +27,10 @@ def apply_temperature(probs: Tensor, temperature: float) -> Tensor:
         >>> apply_temperature(p, 1.0).allclose(p), bool(apply_temperature(p, 2.0)[0, 0] < 0.9)
         (True, True)
     """
-    _check(probs)
-    if not temperature > 0:
-        raise ValueError(f"the temperature must be positive, got {temperature}")
+    check_probabilities(probs)
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < math.inf:
+        raise ValueError(f"the temperature must be a positive finite number (what fit_temperature returns), "
+                         f"got {temperature!r}")
     return torch.softmax(probs.clamp_min(1e-12).log() / temperature, dim=-1)
 
 
@@ -42,8 +38,11 @@ def fit_temperature(probs: Tensor, labels: Tensor, max_iter: int = 100) -> float
     """The ``T > 0`` minimising the NLL of :func:`apply_temperature` on validation data.
 
     Args:
-        probs: mean predictive probabilities ``(N, C)`` on held-out data.
-        labels: their classes ``(N,)``.
+        probs: mean predictive probabilities ``(N, C)`` on held-out data (``Prediction.probs``),
+            not logits: rows outside ``[0, 1]`` or not summing to 1 raise a ``ValueError``
+            (logits would be read as log-probabilities of the wrong scale and give a meaningless
+            temperature, e.g. ``T ~ 355``).
+        labels: their classes ``(N,)``, integers in ``0..C - 1``.
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
@@ -53,7 +52,9 @@ def fit_temperature(probs: Tensor, labels: Tensor, max_iter: int = 100) -> float
         >>> 2.0 < t < 4.5
         True
     """
-    _check(probs, labels)
+    check_probabilities(probs)
+    check_labels(labels, probs.shape[0], probs.shape[1], what="labels", owner="probs")
+    check_positive_int(max_iter, "max_iter")
     log_p = probs.detach().double().clamp_min(1e-12).log()
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)   # optimise log T: T stays > 0
     opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .checks import check_features, check_labels, check_member_logits
+
 __all__ = ["Prediction", "Predictive", "uncertainty_scores", "MAX_SAMPLES"]
 
 #: upper bound on members per call; above it the (K, B, C) outputs and the K generated weight sets
@@ -50,8 +52,7 @@ def uncertainty_scores(member_logits: Tensor) -> Prediction:
         >>> bool(p.mutual_information[0] > 0.5)
         True
     """
-    if member_logits.ndim != 3:
-        raise ValueError(f"member logits must be (K, B, C), got shape {tuple(member_logits.shape)}")
+    check_member_logits(member_logits)
     member_probs = member_logits.softmax(-1)
     probs = member_probs.mean(0)
     entropy = _entropy(probs)
@@ -63,30 +64,57 @@ def uncertainty_scores(member_logits: Tensor) -> Prediction:
 class Predictive(nn.Module):
     """Base of every method here: :meth:`members` gives ``(K, B, C)`` logits in one batched call.
 
-    Subclasses set ``in_features`` (the input width they check), ``fixed_members`` (``None`` for
+    Subclasses set ``in_features`` (the input width they check), ``num_classes`` (the outputs,
+    which training labels must index), ``fixed_members`` (``None`` for
     models that sample any number of members, ``n`` for a fixed ensemble of ``n``) and implement
     ``_members(x, samples, generator)``.
     """
 
     in_features: int
+    num_classes: int
     fixed_members: int | None = None
     default_samples: int = 32
 
     def _members(self, x: Tensor, samples: int, generator: torch.Generator | None) -> Tensor:
         raise NotImplementedError  # pragma: no cover - abstract
 
+    def checkpoint_config(self) -> dict:
+        """The constructor arguments that rebuild the model (JSON), for :func:`hyperweights.save`."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """What training updates (and what a parameter budget counts)."""
+        return list(self.parameters())
+
+    # ------------------------------------------------------------------ checkpoints (hw.save / hw.load)
+    def checkpoint_state(self) -> tuple[dict[str, Tensor], dict]:
+        """``(tensors, config)``: the state dict and :meth:`checkpoint_config`."""
+        return {k: v.detach() for k, v in self.state_dict().items()}, self.checkpoint_config()
+
+    @classmethod
+    def from_checkpoint(cls, tensors: dict[str, Tensor], config: dict, **overrides):
+        """Rebuild from :meth:`checkpoint_state` (``overrides`` replace config entries)."""
+        model = cls(**{**config, **overrides})
+        try:
+            model.load_state_dict(tensors)
+        except RuntimeError as err:
+            raise ValueError(f"the stored tensors do not fit a {cls.__name__}{config}: {err}") from err
+        return model
+
     def check_input(self, x) -> Tensor:
-        """Raise a clear error unless ``x`` is a float tensor ``(B, in_features)``."""
-        if not isinstance(x, Tensor):
-            raise TypeError(f"x must be a tensor of shape (B, {self.in_features}), got {type(x).__name__}")
-        if x.ndim != 2 or x.shape[1] != self.in_features or x.shape[0] == 0:
-            hint = " (flatten images with x.reshape(len(x), -1))" if x.ndim > 2 else ""
-            raise ValueError(
-                f"x must have shape (B, {self.in_features}) with B >= 1, got {tuple(x.shape)}{hint}"
-            )
-        if not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor, got {x.dtype}; use x.float()")
-        return x
+        """Raise a clear error unless ``x`` is a finite float tensor ``(B, in_features)`` with the
+        model's dtype and device."""
+        return check_features(x, self.in_features, self.reference_parameter())
+
+    def check_data(self, x, y) -> tuple[Tensor, Tensor]:
+        """Training data: ``x`` as :meth:`check_input` requires, ``y`` integer classes ``(B,)`` in
+        ``0..num_classes - 1``."""
+        self.check_input(x)
+        return x, check_labels(y, len(x), self.num_classes)
+
+    def reference_parameter(self) -> Tensor:
+        """A parameter of the model: the dtype and device its inputs must have."""
+        return next(self.parameters())
 
     def check_samples(self, samples) -> int:
         """Resolve ``samples`` (None -> the default) and raise a clear error if it is unusable."""
@@ -108,6 +136,10 @@ class Predictive(nn.Module):
                 f"Use samples <= {self.fixed_members} (or None for all of them)."
             )
         return samples
+
+    def forward(self, x: Tensor, samples: int | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """``model(x, samples)``: :meth:`members` (the baselines' ``forward`` is their training call)."""
+        return self.members(x, samples, generator)
 
     def members(self, x: Tensor, samples: int | None = None, generator: torch.Generator | None = None) -> Tensor:
         """Per-member logits ``(K, B, C)`` for ``x: (B, in_features)``, all members in one call."""

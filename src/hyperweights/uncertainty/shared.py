@@ -18,15 +18,12 @@ Because the first layer's factors act on its *output*, its product ``x V̂ᵀ`` 
 
 from __future__ import annotations
 
-import os
-
 import torch
 from torch import nn
 
 from ..heads import FullHead
 from ..hypernetwork import HyperNetwork
-from ..io import load as load_model
-from ..io import load_tensors
+from ..io import checkpointable
 from ..trunks import MLP
 from .implicit import ImplicitEnsemble
 from .mixer import NoiseMixer
@@ -38,6 +35,7 @@ __all__ = ["FACTORS", "SharedImplicitEnsemble"]
 FACTORS = {"scale": r".*\.(scale|bias)", "rank1": r".*\.(scale|in_scale|bias)"}
 
 
+@checkpointable("uncertainty.SharedImplicitEnsemble")
 class SharedImplicitEnsemble(ImplicitEnsemble):
     """Noise -> :class:`NoiseMixer` -> code -> per-member factors of shared weight directions.
 
@@ -86,25 +84,16 @@ class SharedImplicitEnsemble(ImplicitEnsemble):
         super().__init__(target, hypernetwork=hypernetwork, in_features=sizes[0])
         self.sizes, self.factors = sizes, factors
 
+    def checkpoint_config(self) -> dict:
+        return {"sizes": list(self.sizes), "factors": self.factors}
+
     @classmethod
-    def load(cls, path: str | os.PathLike, sizes: tuple[int, ...] | None = None) -> SharedImplicitEnsemble:
-        """Rebuild a saved ensemble (the variant and, unless given, the widths are read from the
-        checkpoint); the same seed gives the same members as before saving."""
-        tensors, meta = load_tensors(path)
-        try:
-            names = meta["hypernetwork"]["generate"]
-        except (KeyError, TypeError) as err:
-            raise ValueError(f"{path}: not a hyperweights HyperModel checkpoint (no {err})") from err
-        factors = "rank1" if any(n.endswith(".in_scale") for n in names) else "scale"
-        if sizes is None:
-            directions = sorted((int(k.split(".")[1]), v.shape) for k, v in tensors.items()
-                                if k.startswith("target.") and k.endswith(".direction"))
-            if not directions:
-                raise ValueError(f"{path}: no shared directions found; was it saved by a SharedImplicitEnsemble?")
-            sizes = (directions[0][1][1], *(shape[0] for _, shape in directions))
-        target = weight_norm_mlp(sizes, input_scales=factors == "rank1")
-        model = load_model(path, target)                   # restores the shared directions in place
-        return cls(sizes, factors=factors, hypernetwork=model.hypernetwork, target=target)
+    def _checkpoint_target(cls, config: dict) -> nn.Module:
+        return weight_norm_mlp(config["sizes"], input_scales=config["factors"] == "rank1")
+
+    @classmethod
+    def _from_parts(cls, target: nn.Module, hypernetwork: HyperNetwork, config: dict):
+        return cls(config["sizes"], factors=config["factors"], hypernetwork=hypernetwork, target=target)
 
 
 @torch.no_grad()
