@@ -26,7 +26,7 @@ import torch
 import hyperweights as hw
 from hyperweights.bench import interleaved, markdown_table, write_results
 from hyperweights.bench.plotting import pyplot
-from hyperweights.bench.report import results_dir
+from hyperweights.bench.report import result_path
 
 from .goals import section_goals
 
@@ -174,7 +174,7 @@ def _plot_matrices(section, rows) -> None:
     ax.set_ylim(0.4, 1.0), ax.set_xlabel("after task"), ax.set_title("avg acc so far", fontsize=8)
     ax.legend(fontsize=5)
     fig.tight_layout()
-    fig.savefig(results_dir() / f"continual_{section}.png")
+    fig.savefig(result_path(f"continual_{section}.png"))
     plt.close(fig)
 
 
@@ -285,7 +285,7 @@ def _regcost(smoke: bool) -> dict:
     ax.set_xscale("log"), ax.set_yscale("log"), ax.set_xlabel("earlier tasks T"), ax.set_ylabel("ms / step")
     ax.legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(results_dir() / "continual_regcost.png")
+    fig.savefig(result_path("continual_regcost.png"))
     plt.close(fig)
     return payload
 
@@ -308,7 +308,7 @@ def _subset(smoke: bool) -> dict:
     ax[1].plot([r["subset"] for r in rows], [r["train_s"] for r in rows], "o-")
     ax[1].set_xlabel("S"), ax[1].set_ylabel("train s")
     fig.tight_layout()
-    fig.savefig(results_dir() / "continual_subset.png")
+    fig.savefig(result_path("continual_subset.png"))
     plt.close(fig)
     return payload
 

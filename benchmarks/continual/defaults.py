@@ -4,7 +4,7 @@ never the test set), same seeds. An override is kept only where it wins here.
 
     python -m benchmarks.continual.defaults --threads 1
 
-Writes ``results/continual/defaults_val.json`` with per-seed rows and, per study, the mean of each
+Writes ``results/continual/continual_defaults_val.json`` with per-seed rows and, per study, the mean of each
 setting and how many seeds the override wins.
 """
 
@@ -49,10 +49,10 @@ def main(args: argparse.Namespace) -> int:
                 row = _run(name, protocol, steps, seed=seed, cl3=False, feature_scale=scale)
                 rows.append({"study": study, "scale_label": label, **row})
                 print(f"  {study} {label} seed {seed}: final {row['final_avg']:.4f}", flush=True)
-                write_results("continual/defaults_val", {"rows": rows, "verdicts": verdicts})
+                write_results("continual_defaults_val", {"rows": rows, "verdicts": verdicts})
         verdicts[study] = _verdict([r for r in rows if r["study"] == study])
         print(f"  {study}: {verdicts[study]}", flush=True)
-        write_results("continual/defaults_val", {"rows": rows, "verdicts": verdicts})
+        write_results("continual_defaults_val", {"rows": rows, "verdicts": verdicts})
     return 0
 
 

@@ -8,8 +8,8 @@ Every row records the learner's ``config()``, so the two files say which setting
     python -m benchmarks.continual.fidelity --label new --threads 1   # from the repository root
     (the same with --label old from a checkout of the commit before the change, 4c2cc85)
 
-Writes ``results/continual/fidelity_<label>.json``; ``--summarize`` then reads the ``old`` and
-``new`` files and writes ``results/continual/fidelity.json``: per study and seed the two final
+Writes ``results/continual/continual_fidelity_<label>.json``; ``--summarize`` then reads the ``old`` and
+``new`` files and writes ``results/continual/continual_fidelity.json``: per study and seed the two final
 averages (and universal accuracies), their means, and the goal statuses computed from them with
 per-seed counts.
 """
@@ -24,7 +24,7 @@ import time
 import torch
 
 from hyperweights.bench import write_results
-from hyperweights.bench.report import results_dir
+from hyperweights.bench.report import result_path
 
 from .bench import _protocol, _run
 
@@ -93,7 +93,7 @@ def markdown(studies: dict) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label", default="new", help="the code version (e.g. old, new)")
     parser.add_argument("--summarize", action="store_true",
-                        help="combine fidelity_old.json and fidelity_new.json into fidelity.json")
+                        help="combine continual_fidelity_old.json and _new.json into continual_fidelity.json")
     parser.add_argument("--studies", nargs="*", default=list(STUDIES), choices=list(STUDIES))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=1)
@@ -102,10 +102,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     if args.summarize:
-        rows = {label: json.loads((results_dir() / f"continual/fidelity_{label}.json").read_text())["rows"]
+        rows = {label: json.loads(result_path(f"continual_fidelity_{label}.json").read_text())["rows"]
                 for label in ("old", "new")}
         out = summarize(rows["old"], rows["new"])
-        write_results("continual/fidelity", {"studies": out, "old_commit": "4c2cc85", "new_commit": "dfc5f25"})
+        write_results("continual_fidelity", {"studies": out, "old_commit": "4c2cc85", "new_commit": "dfc5f25"})
         print(markdown(out))
         return 0
     torch.set_num_threads(args.threads)
@@ -120,7 +120,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"  {args.label} {study} seed {seed}: final {row['final_avg']:.4f} "
                   f"universal {row.get('universal_acc', '-')} ({time.perf_counter() - tic:.0f} s)",
                   flush=True)
-            write_results(f"continual/fidelity_{args.label}", {"label": args.label, "rows": rows})
+            write_results(f"continual_fidelity_{args.label}", {"label": args.label, "rows": rows})
     return 0
 
 

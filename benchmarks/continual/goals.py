@@ -4,7 +4,7 @@ A goal is evaluated only when the section has the rows it compares (e.g. HNET an
 networks at the same seed); each result says the per-seed values, how many seeds meet it and a
 status: "met" (every seed), "met on the mean" (the mean does, some seed does not) or "not met".
 
-    python -m benchmarks.continual.goals results/continual_split_mnist5k_core_default.json
+    python -m benchmarks.continual.goals results/continual/continual_split_mnist5k_core_default.json
 
 adds (or refreshes) the ``goals`` of a result file written before this module existed.
 """
