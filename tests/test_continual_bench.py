@@ -43,9 +43,22 @@ def test_sweep_section_writes_both_splits(tmp_path, monkeypatch):
 
 def test_cli_checkpoint_and_resume(tmp_path, capsys):
     args = ["continual", "--method", "hnet", "--protocol", "split", "--dataset", "digits",
-            "--steps", "5", "--batch", "16", "--checkpoint-dir", str(tmp_path)]
+            "--steps", "5", "--batch", "16", "--checkpoint", str(tmp_path / "run.safetensors")]
     assert cli.main(args + ["--stop-after", "1"]) == 0
     assert "2/5 tasks" in capsys.readouterr().out
     assert cli.main(args + ["--resume", "--cl3"]) == 0
     out = capsys.readouterr().out
     assert "5/5 tasks" in out and "cl3_acc" in out
+
+
+def test_goals_are_computed_per_seed_and_can_fail():
+    from benchmarks.continual.goals import section_goals
+    rows = [{"method": "hnet", "seed": s, "final_avg": v, "forgetting": 0.0} for s, v in ((0, 0.995), (1, 0.987))]
+    (goal,) = section_goals("split_mnist5k_seeds3", rows)
+    assert goal["met_seeds"] == "1/2" and goal["status"] == "met on the mean"
+    rows[0]["final_avg"] = 0.98
+    assert section_goals("split_mnist5k", rows)[0]["status"] == "not met"
+    ref = rows + [{"method": "separate", "seed": 0, "final_avg": 0.99, "forgetting": 0.0}]
+    (perm,) = section_goals("permuted_fashion", ref)            # only seed 0 has both learners
+    assert perm["seeds"] == [0] and perm["status"] == "met"
+    assert section_goals("split_mnist5k_val", rows) == []       # validation runs decide no goal

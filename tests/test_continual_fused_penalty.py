@@ -5,13 +5,13 @@ import pytest
 import torch
 
 import hyperweights as hw
-from hyperweights.continual import make_target, output_penalty
+from hyperweights.continual import output_penalty
 from hyperweights.continual.fused_penalty import fused_output_penalty, supports_fused
 
 
 def _hnet(head, tasks=5, seed=0, **kw):
     torch.manual_seed(seed)
-    return hw.HyperNetwork(make_target(12, 6, (10,)), condition=hw.TaskEmbedding(tasks, 8),
+    return hw.HyperNetwork(hw.mlp((12, 10, 6)), condition=hw.TaskEmbedding(tasks, 8),
                            trunk=hw.MLP((16,)), head=head, **kw)
 
 

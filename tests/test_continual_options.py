@@ -6,7 +6,7 @@ import torch
 
 import hyperweights as hw
 from hyperweights import cli
-from hyperweights.continual import HNET, make_target, run_curriculum
+from hyperweights.continual import HNET, ContinualConfig, fit
 from hyperweights.continual.cli import feature_scale_arg
 from hyperweights.continual.factory import build_method
 from hyperweights.continual.hyperinterval import HyperInterval
@@ -22,17 +22,17 @@ def digits_split():
 
 
 def _hnet(protocol, **kw):
-    return HNET(make_target(protocol.num_features, 10, (32,)), protocol.classes, emb_dim=8,
+    return HNET(hw.mlp((protocol.num_features, 32, 10)), protocol.classes, emb_dim=8,
                 trunk=hw.MLP((24, 16)), head=hw.ChunkedHead(512, 8), **kw)
 
 
 @pytest.mark.parametrize("name", ["hnet", "hyperinterval", "rnn_hnet"])
 def test_factory_honours_feature_scale(digits_split, name):
-    auto = build_method(name, digits_split, hidden=(16,), trunk_hidden=(24, 16), rnn_hidden=16,
-                        feature_scale=None)
-    plain = build_method(name, digits_split, hidden=(16,), trunk_hidden=(24, 16), rnn_hidden=16)
+    auto = build_method(name, digits_split, hidden=(16,), trunk_hidden=(24, 16), rnn_hidden=16)
+    plain = build_method(name, digits_split, hidden=(16,), trunk_hidden=(24, 16), rnn_hidden=16,
+                         feature_scale=1.0)
     assert auto.hnet.feature_scale == pytest.approx(16 ** -0.5)      # the core default 1/sqrt(d_h)
-    assert plain.hnet.feature_scale == 1.0                             # the measured default
+    assert plain.hnet.feature_scale == 1.0                             # the Split override
     assert auto.config()["feature_scale"] == pytest.approx(16 ** -0.5)
     # the scale reaches the generated weights: same parameters, other scale -> other weights
     plain.hnet.load_state_dict(auto.hnet.state_dict())
@@ -41,19 +41,20 @@ def test_factory_honours_feature_scale(digits_split, name):
 
 def test_feature_scale_is_checkpointed_and_resume_checks_it(tmp_path, digits_split):
     torch.manual_seed(0)
-    kw = {"steps": 3, "batch": 8, "checkpoint_dir": tmp_path}
-    run_curriculum(_hnet(digits_split, feature_scale=0.5), digits_split, stop_after=0, **kw)
-    _, meta = load_tensors(tmp_path / "curriculum.safetensors")
-    assert meta["settings"]["method"]["feature_scale"] == 0.5
+    path = tmp_path / "run.safetensors"
+    kw = {"steps": 3, "batch_size": 8, "checkpoint_path": str(path), "progress": False}
+    fit(_hnet(digits_split, feature_scale=0.5), digits_split, ContinualConfig(stop_after=0, **kw))
+    _, meta = load_tensors(path)
+    assert meta["curriculum"]["settings"]["learner"]["feature_scale"] == 0.5
     with pytest.raises(ValueError, match="different settings"):
-        run_curriculum(_hnet(digits_split, feature_scale=None), digits_split, resume=True, **kw)
-    done = run_curriculum(_hnet(digits_split, feature_scale=0.5), digits_split, resume=True, **kw)
-    assert done.completed == 5
+        fit(_hnet(digits_split, feature_scale=None), digits_split, ContinualConfig(resume=True, **kw))
+    done = fit(_hnet(digits_split, feature_scale=0.5), digits_split, ContinualConfig(resume=True, **kw))
+    assert done.extra["completed"] == 5
 
 
 def test_interval_bounds_hold_with_scaled_features(digits_split):
     torch.manual_seed(0)
-    hi = HyperInterval(make_target(64, 10, (16,)), digits_split.classes, steps_per_task=4, emb_dim=8,
+    hi = HyperInterval(hw.mlp((64, 16, 10)), digits_split.classes, steps_per_task=4, emb_dim=8,
                        trunk=hw.MLP((24,)), head=hw.ChunkedHead(512, 8), feature_scale=None)
     assert hi.hnet.feature_scale == pytest.approx(24 ** -0.5)
     centre, radius = hi.boxes(torch.tensor([0, 1]), eps=0.5)
@@ -72,12 +73,13 @@ def test_cli_feature_scale_option(tmp_path, capsys):
             feature_scale_arg(bad)
     args = ["continual", "--method", "hnet", "--protocol", "split", "--dataset", "digits", "--steps", "3",
             "--batch", "16", "--feature-scale", "auto", "--trunk-hidden", "25", "16",
-            "--warm-start", "--checkpoint-dir", str(tmp_path), "--stop-after", "0"]
+            "--warm-start", "--checkpoint", str(tmp_path / "run.safetensors"), "--stop-after", "0"]
     assert cli.main(args) == 0
-    _, meta = load_tensors(tmp_path / "curriculum.safetensors")
-    assert meta["settings"]["method"]["feature_scale"] == pytest.approx(0.25)
-    assert meta["settings"]["method"]["warm_start"] is True
-    assert "MLP" in str(meta["settings"]["method"]["trunk"])
+    _, meta = load_tensors(tmp_path / "run.safetensors")
+    learner = meta["curriculum"]["settings"]["learner"]
+    assert learner["feature_scale"] == pytest.approx(0.25)
+    assert learner["warm_start"] is True
+    assert "MLP" in str(learner["trunk"])
 
 
 def test_validation_protocol_holds_out_training_images():
@@ -106,11 +108,12 @@ def test_warm_start_copies_the_previous_embedding_and_resumes(tmp_path, digits_s
     def build():
         torch.manual_seed(0)
         return _hnet(digits_split, warm_start=True)
-    kw = {"steps": 4, "batch": 16, "seed": 2}
-    full = run_curriculum(build(), digits_split, **kw)
-    run_curriculum(build(), digits_split, checkpoint_dir=tmp_path, stop_after=1, **kw)
-    resumed = run_curriculum(build(), digits_split, checkpoint_dir=tmp_path, resume=True, **kw)
-    torch.testing.assert_close(full.acc, resumed.acc, rtol=0, atol=0, equal_nan=True)
+    kw = {"steps": 4, "batch_size": 16, "seed": 2, "progress": False}
+    path = str(tmp_path / "run.safetensors")
+    full = fit(build(), digits_split, ContinualConfig(**kw))
+    fit(build(), digits_split, ContinualConfig(checkpoint_path=path, stop_after=1, **kw))
+    resumed = fit(build(), digits_split, ContinualConfig(checkpoint_path=path, resume=True, **kw))
+    torch.testing.assert_close(full.extra["acc"], resumed.extra["acc"], rtol=0, atol=0, equal_nan=True)
 
 
 def test_sparse_summary_counts_only_tasks_evaluated_before_the_end():

@@ -8,7 +8,7 @@ import torch
 from hyperweights.continual import infer_task, predict_cl3, summarize
 from hyperweights.continual.curriculum import evaluate_cl3
 from hyperweights.continual.factory import build_method
-from hyperweights.continual import run_curriculum
+from hyperweights.continual import ContinualConfig, fit
 from hyperweights.data.protocols import make_protocol
 
 
@@ -56,7 +56,7 @@ def test_cl3_with_separate_networks_beats_chance():
     p = make_protocol("split", "digits")
     torch.manual_seed(0)
     m = build_method("separate", p, hidden=(32,))
-    run_curriculum(m, p, steps=60, batch=32)
+    fit(m, p, ContinualConfig(steps=60, batch_size=32, progress=False))
     r = evaluate_cl3(m, p, 5)
     assert r["cl3_acc"] > 0.3 and r["task_inference_acc"] > 0.3     # chance: 0.1 and 0.2
 

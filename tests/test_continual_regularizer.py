@@ -7,13 +7,13 @@ import pytest
 import torch
 
 import hyperweights as hw
-from hyperweights.continual import OutputRegularizer, head_masks, make_target, output_penalty
+from hyperweights.continual import OutputRegularizer, head_masks, output_penalty
 from hyperweights.continual.regularizer import adam_lookahead
 
 
 def _hnet(tasks=6, seed=0):
     torch.manual_seed(seed)
-    target = make_target(12, 6, (10,))
+    target = hw.mlp((12, 10, 6))
     return hw.HyperNetwork(target, condition=hw.TaskEmbedding(tasks, 8), trunk=hw.MLP((16,)),
                            head=hw.ChunkedHead(50, 4))
 
@@ -149,3 +149,41 @@ def test_bad_arguments_are_clear_errors():
     with pytest.raises(IndexError, match="protect"):
         reg.protect(7)
     assert reg().item() == 0.0        # nothing protected yet
+
+
+@pytest.mark.parametrize("lookahead", [False, True])
+def test_hnet_step_moves_only_the_current_task_embedding(lookahead):
+    """von Oswald et al.: only the current task's embedding is optimised; earlier (and later)
+    rows stay constant although the regularizer's gradient reaches the earlier ones."""
+    from hyperweights.continual import HNET
+    torch.manual_seed(0)
+    learner = HNET(hw.mlp((6, 8, 4)), torch.tensor([[0, 1], [2, 3], [0, 1], [2, 3]]), emb_dim=5,
+                   trunk=hw.MLP((12,)), head=hw.ChunkedHead(40, 4), beta=1.0, lookahead=lookahead)
+    x, y = torch.rand(8, 6), torch.randint(0, 2, (8,))
+    for task in range(2):
+        learner.begin_task(task)
+        learner.step(task, x, y)
+    learner.begin_task(2)
+    before = learner.hnet.condition.weight.detach().clone()
+    shared = learner.hnet.trunk.first_cond.weight.detach().clone()
+    for _ in range(3):
+        learner.step(2, x, y)
+    after = learner.hnet.condition.weight.detach()
+    assert torch.equal(after[[0, 1, 3]], before[[0, 1, 3]])
+    assert not torch.equal(after[2], before[2])
+    assert not torch.equal(learner.hnet.trunk.first_cond.weight, shared)
+
+
+def test_train_past_embeddings_option_moves_the_earlier_rows():
+    from hyperweights.continual import HNET
+    torch.manual_seed(0)
+    learner = HNET(hw.mlp((6, 8, 4)), [[0, 1], [2, 3], [0, 1]], emb_dim=5, trunk=hw.MLP((12,)),
+                   head=hw.ChunkedHead(40, 4), beta=1.0, train_past_embeddings=True)
+    x, y = torch.rand(8, 6), torch.randint(0, 2, (8,))
+    for task in range(2):
+        learner.begin_task(task)
+        learner.step(task, x, y)
+    before = learner.hnet.condition.weight.detach().clone()
+    learner.step(1, x, y)
+    assert not torch.equal(learner.hnet.condition.weight[0], before[0])    # the regularizer moved it
+    assert learner.config()["train_past_embeddings"] is True

@@ -23,8 +23,12 @@ import time
 
 import torch
 
+import hyperweights as hw
 from hyperweights.bench import interleaved, markdown_table, write_results
-from hyperweights.bench.report import results_dir
+from hyperweights.bench.plotting import pyplot
+from hyperweights.bench.report import result_path
+
+from .goals import section_goals
 
 __all__ = ["add_arguments", "main", "SECTIONS"]
 
@@ -87,18 +91,18 @@ def _current_rss_mb() -> float:
 
 
 def _run(name, protocol, steps, seed=0, eval_limit=None, cl3=True, **opts) -> dict:
-    from hyperweights.continual.curriculum import evaluate_cl1, run_curriculum
+    from hyperweights.continual import ContinualConfig, evaluate_cl1, fit
     label = opts.pop("label", None) or name
     torch.manual_seed(seed)
     method = build_learner(name, protocol, steps=steps, **opts)
     tic = time.perf_counter()
-    res = run_curriculum(method, protocol, steps=steps, batch=128, seed=seed, eval_limit=eval_limit,
-                         cl3=cl3, progress=False)
+    res = fit(method, protocol, ContinualConfig(steps=steps, batch_size=128, seed=seed, lr=method.lr,
+                                                eval_limit=eval_limit, cl3=cl3, progress=False))
     wall = time.perf_counter() - tic
     row = {"method": label, "seed": seed,
-           **res.summary(), **(res.cl3 or {}), "train_s": round(sum(res.train_seconds), 2),
+           **res.extra["summary"], **(res.extra["cl3"] or {}), "train_s": round(res.seconds, 2),
            "wall_s": round(wall, 2), **{f"params_{k}": v for k, v in method.param_counts().items()},
-           "acc": [[None if v != v else round(float(v), 4) for v in r] for r in res.acc.tolist()],
+           "acc": [[None if v != v else round(float(v), 4) for v in r] for r in res.extra["acc"].tolist()],
            "config": method.config()}
     if name == "hyperinterval":
         n = protocol.num_tasks
@@ -144,16 +148,15 @@ def _compare(section, protocol, methods, steps, args, extra=None, repeats=1, eva
     if ours and peer:
         payload["time_ratio_peer_over_hnet"] = [round(p / o, 3) for o, p in zip(ours, peer)]
         payload["time_ratio_median"] = statistics.median(payload["time_ratio_peer_over_hnet"])
+    payload["goals"] = section_goals(section, rows)
     write_results(f"continual_{section}", payload)
     _plot_matrices(section, rows)
     return payload
 
 
 def _plot_matrices(section, rows) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+    plt = pyplot()
     seen, first = set(), []
     for r in rows:
         if r["method"] not in seen:
@@ -171,7 +174,7 @@ def _plot_matrices(section, rows) -> None:
     ax.set_ylim(0.4, 1.0), ax.set_xlabel("after task"), ax.set_title("avg acc so far", fontsize=8)
     ax.legend(fontsize=5)
     fig.tight_layout()
-    fig.savefig(results_dir() / f"continual_{section}.png")
+    fig.savefig(result_path(f"continual_{section}.png"))
     plt.close(fig)
 
 
@@ -187,7 +190,7 @@ def _speed(smoke: bool, args) -> dict:
     for label, opts in variants.items():
         torch.manual_seed(0)
         learners[label] = build_learner(label.split("_")[0], p, steps=steps, **opts)
-        learners[label].generator = torch.Generator().manual_seed(1)
+    draws = {k: torch.Generator().manual_seed(1) for k in learners}   # each learner's own draws
     acc = {k: torch.full((5, 5), float("nan")) for k in learners}
     # wall time, and this process's CPU time: on a shared machine the CPU time is not inflated by
     # the time the process waits for a core, so it is the steadier measure of the work each does
@@ -201,7 +204,7 @@ def _speed(smoke: bool, args) -> dict:
         cpu[k] += time.process_time() - tic_cpu
     for task in range(p.num_tasks):
         for k, m in learners.items():
-            timed(k, m.begin_task, task)
+            timed(k, m.begin_task, task, draws[k])
         for _ in range(steps):
             x, y = p.sample(task, 128, data)
             for k, m in learners.items():
@@ -244,8 +247,9 @@ def _regcost(smoke: bool) -> dict:
             ours = build_learner("hnet", base, trunk_hidden=s["layers"], chunk_size=s["chunk"], chunk_emb=8)
             peer = HypnettorchHNET(base.num_features, 10, base.classes, emb_dim=32, chunk_emb=8,
                                    chunk_size=s["chunk"], layers=s["layers"])
-            ours.begin_task(t)
-            peer.begin_task(t)
+            for task in range(t + 1):        # tasks begin in order; T earlier tasks protected
+                ours.begin_task(task)
+                peer.begin_task(task)
             opt_o, opt_p = ours.optimizer, peer.optimizer
 
             def step_ours():
@@ -264,17 +268,15 @@ def _regcost(smoke: bool) -> dict:
             rows.append({"size": label, "T": t, "ours_ms": round(times["batched"], 2),
                          "hypnettorch_ms": round(times["hypnettorch"], 2),
                          "speedup": round(times["hypnettorch"] / times["batched"], 2),
-                         "hnet_params_ours": sum(p.numel() for p in ours.hnet.parameters()),
-                         "hnet_params_peer": sum(p.numel() for p in peer.hnet.parameters()),
+                         "hnet_params_ours": hw.param_count(ours.hnet),
+                         "hnet_params_peer": hw.param_count(peer.hnet),
                          "reg_value_at_start": check_o})
             print(f"  regcost {label} T={t}: ours {times['batched']:.1f} ms, hypnettorch "
                   f"{times['hypnettorch']:.1f} ms ({rows[-1]['speedup']}x)", flush=True)
     payload = {"rows": rows, "what": "median ms per step: regularizer forward+backward+fused Adam step "
                "over T earlier tasks (no task loss), interleaved rounds", "threads": torch.get_num_threads()}
     write_results("continual_regcost", payload)
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4, 3), dpi=80)
     for label in sizes:
         r = [x for x in rows if x["size"] == label]
@@ -283,7 +285,7 @@ def _regcost(smoke: bool) -> dict:
     ax.set_xscale("log"), ax.set_yscale("log"), ax.set_xlabel("earlier tasks T"), ax.set_ylabel("ms / step")
     ax.legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(results_dir() / "continual_regcost.png")
+    fig.savefig(result_path("continual_regcost.png"))
     plt.close(fig)
     return payload
 
@@ -299,16 +301,14 @@ def _subset(smoke: bool) -> dict:
         print(f"  subset S={r['subset']}: final {r['final_avg']:.4f} train {r['train_s']:.1f} s", flush=True)
     payload = {"protocol": p.name, "steps_per_task": steps, "rows": rows}
     write_results("continual_subset", payload)
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(6, 2.6), dpi=80)
     ax[0].plot([r["subset"] for r in rows], [r["final_avg"] for r in rows], "o-")
     ax[0].set_xlabel("S (tasks regularized per step)"), ax[0].set_ylabel("final avg acc")
     ax[1].plot([r["subset"] for r in rows], [r["train_s"] for r in rows], "o-")
     ax[1].set_xlabel("S"), ax[1].set_ylabel("train s")
     fig.tight_layout()
-    fig.savefig(results_dir() / "continual_subset.png")
+    fig.savefig(result_path("continual_subset.png"))
     plt.close(fig)
     return payload
 
@@ -335,7 +335,7 @@ PERMUTED100_HNET = {"feature_scale": None, "trunk_hidden": (200, 200), "beta": 0
 def _permuted100(smoke: bool, args) -> dict:
     """HNET with snapshot targets (S = 8) first, memory probed at tasks 10, 50, 100 (the process's
     peak RSS is monotone, so the baselines run afterwards), then the baselines at the same budget."""
-    from hyperweights.continual.curriculum import run_curriculum
+    from hyperweights.continual import ContinualConfig, fit
     n = 10 if smoke else 100
     steps = args.steps or (3 if smoke else 100)
     val = args.validation and args.validation_fraction
@@ -347,7 +347,7 @@ def _permuted100(smoke: bool, args) -> dict:
         if task + 1 in marks:
             probes[task + 1] = {"peak_rss_mb": round(_peak_rss_mb(), 1),
                                 "current_rss_mb": round(_current_rss_mb(), 1),
-                                "train_s": round(sum(result.train_seconds), 1)}
+                                "train_s": round(result.seconds, 1)}
             print(f"  permuted{n} after task {task + 1}: {probes[task + 1]}", flush=True)
     rows, payload = [], {}
     names = ["hnet", "separate", "finetune"]
@@ -359,11 +359,13 @@ def _permuted100(smoke: bool, args) -> dict:
         if name == "hnet" and args.p100_trunk is not None:
             opts["trunk_hidden"] = tuple(args.p100_trunk)
         method = build_learner(name, p, steps=steps, **opts)
-        res = run_curriculum(method, p, steps=steps, batch=128, seed=0, eval_every=10 if not smoke else 5,
-                             eval_limit=200, on_task_end=probe if name == "hnet" else None)
-        rows.append({"method": name, **_sparse_summary(res.acc),
-                     "train_s": round(sum(res.train_seconds), 1), "param_counts": method.param_counts(),
-                     "acc_final_column": [round(float(v), 4) for v in res.acc[:, -1]],
+        config = ContinualConfig(steps=steps, batch_size=128, seed=0, lr=method.lr, progress=False,
+                                 eval_every=10 if not smoke else 5, eval_limit=200)
+        res = fit(method, p, config, on_task_end=probe if name == "hnet" else None)
+        acc = res.extra["acc"]
+        rows.append({"method": name, **_sparse_summary(acc),
+                     "train_s": round(res.seconds, 1), "param_counts": method.param_counts(),
+                     "acc_final_column": [round(float(v), 4) for v in acc[:, -1]],
                      "config": method.config()})
         print(f"  permuted{n} {name}: final {rows[-1]['final_avg']:.4f} train {rows[-1]['train_s']} s", flush=True)
         if name == "hnet":
@@ -404,13 +406,14 @@ def main(args: argparse.Namespace) -> int:
         sections = ["split_mnist5k", "regcost", "subset", "permuted100"]
     out = {}
     val = args.validation and args.validation_fraction      # held-out share, or False: the test set
-    mnist_methods = [("hnet", {}), ("hypnettorch", {}), ("finetune", {}), ("ewc", {}), ("separate", {}),
-                     ("joint", {}), ("hyperinterval", {}), ("rnn_hnet", {})]
+    ours = {}       # the core default feature_scale (benchmarks/continual/defaults.py measured it)
+    mnist_methods = [("hnet", ours), ("hypnettorch", {}), ("finetune", {}), ("ewc", {}), ("separate", {}),
+                     ("joint", {}), ("hyperinterval", ours), ("rnn_hnet", ours)]
     if "split_mnist5k" in sections:
         p = _protocol("split", "digits" if smoke else "mnist5k", smoke, validation=val)
         steps = 10 if smoke else 400
-        methods = mnist_methods if not smoke else [("hnet", {}), ("hypnettorch", {}), ("finetune", {}),
-                                                   ("separate", {}), ("hyperinterval", {})]
+        methods = mnist_methods if not smoke else [("hnet", ours), ("hypnettorch", {}), ("finetune", {}),
+                                                   ("separate", {}), ("hyperinterval", ours)]
         out["split_mnist5k"] = _compare("split_mnist5k", p, methods, steps, args,
                                         repeats=1 if smoke else args.repeats)
     if "speed" in sections:
@@ -418,8 +421,9 @@ def main(args: argparse.Namespace) -> int:
     if "split_fashion" in sections:
         p = _protocol("split", "fashion_mnist", smoke, data_dir=args.data_dir, validation=val)
         steps = 20 if smoke else 500
-        methods = [("hnet", {}), ("hypnettorch", {}), ("separate", {}), ("finetune", {}), ("ewc", {}),
-                   ("joint", {}), ("hyperinterval", {}), ("hyperinterval", {"nesting": True, "label": "hyperinterval_nested"})]
+        methods = [("hnet", ours), ("hypnettorch", {}), ("separate", {}), ("finetune", {}), ("ewc", {}),
+                   ("joint", {}), ("hyperinterval", ours),
+                   ("hyperinterval", {**ours, "nesting": True, "label": "hyperinterval_nested"})]
         out["split_fashion"] = _compare("split_fashion", p, methods, steps, args, eval_limit=None,
                                         repeats=1 if smoke else args.repeats)
     if "permuted_fashion" in sections:

@@ -2,7 +2,8 @@
 
 Uses hypnettorch 0.0.4's own parts unchanged: ``mnets.MLP`` (the same 784-100-100-10 target),
 ``hnets.ChunkedHMLP`` and ``utils.hnet_regularizer`` (``get_current_targets`` at each task start,
-``calc_fix_target_reg`` every step, which calls the hypernetwork once per earlier task). Data,
+``calc_fix_target_reg`` every step, which calls the hypernetwork once per earlier task). The
+optimizer of a task holds the shared weights and that task's embedding only. Data,
 sampling, step budget, optimizer (fused Adam) and evaluation are the runner's, shared with every
 other learner. Install with ``pip install --no-deps hypnettorch==0.0.4`` (it imports matplotlib).
 """
@@ -13,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from hyperweights.continual.base import ContinualMethod, fused_adam
+import hyperweights as hw
+from hyperweights.continual.base import ContinualMethod
 
 __all__ = ["HypnettorchHNET", "import_hypnettorch"]
 
@@ -62,21 +64,23 @@ class HypnettorchHNET(ContinualMethod):
         self._settings = {"emb_dim": emb_dim, "chunk_emb": chunk_emb, "chunk_size": chunk_size,
                           "layers": list(layers), "beta": beta}
 
-    def begin_task(self, task: int) -> None:
-        self.check_task(task)
-        self._targets = self._reg.get_current_targets(task, self.hnet) if task > 0 else None
-        self.optimizer = fused_adam(self.hnet.parameters(), self.lr)
+    def trainable(self, task: int) -> list:
+        # as in hypnettorch's HNET training (chrhenning/hypercl): the shared weights and the
+        # current task's embedding only; earlier embeddings stay constant
+        return [*self.hnet.unconditional_params, self.hnet.conditional_params[task]]
 
-    def step(self, task: int, x: Tensor, y: Tensor) -> float:
-        self.optimizer.zero_grad(set_to_none=True)
+    def begin_task(self, task: int, generator: torch.Generator | None = None) -> None:
+        self.check_begin(task)
+        self._targets = self._reg.get_current_targets(task, self.hnet) if task > 0 else None
+        super().begin_task(task, generator)
+
+    def loss(self, task: int, x: Tensor, y: Tensor) -> Tensor:
         weights = self.hnet.forward(cond_id=task)
         logits = self.mnet.forward(x, weights=weights)[:, self.classes[task]]
         loss = F.cross_entropy(logits, y)
         if task > 0 and self.beta > 0:
             loss = loss + self.beta * self._reg.calc_fix_target_reg(self.hnet, task, targets=self._targets)
-        loss.backward()
-        self.optimizer.step()
-        return loss.item()
+        return loss
 
     def task_logits(self, x: Tensor, tasks: Tensor) -> Tensor:
         # hypnettorch evaluates one task id per call: the peer's own API, kept as it is
@@ -88,5 +92,5 @@ class HypnettorchHNET(ContinualMethod):
         return {"name": self.name, "lr": self.lr, **self._settings}
 
     def param_counts(self) -> dict:
-        return {"learner": sum(p.numel() for p in self.hnet.parameters()),
+        return {"learner": hw.param_count(self.hnet),
                 "target": sum(int(torch.tensor(s).prod()) for s in self.mnet.param_shapes)}

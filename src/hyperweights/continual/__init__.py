@@ -1,6 +1,9 @@
 """Continual learning with hypernetworks: HNET (von Oswald et al. 2020), HyperInterval (Krukowski
 et al. 2024), dependency-preserving RNN hypernetworks (Chandra et al. 2023), entropy task inference,
 and the baselines they are compared with (fine-tuning, online EWC, separate networks, joint).
+
+Train with :func:`fit` (``fit(learner, protocol, ContinualConfig(...)) -> FitResult``), evaluate
+with :func:`evaluate`, store and rebuild any learner with ``hw.save`` / ``hw.load``.
 """
 
 from .baselines import FineTune as FineTune
@@ -8,11 +11,11 @@ from .baselines import Joint as Joint
 from .baselines import OnlineEWC as OnlineEWC
 from .baselines import SeparateNetworks as SeparateNetworks
 from .base import ContinualMethod as ContinualMethod
-from .base import make_target as make_target
-from .curriculum import CurriculumResult as CurriculumResult
+from .curriculum import ContinualConfig as ContinualConfig
+from .curriculum import evaluate as evaluate
 from .curriculum import evaluate_cl1 as evaluate_cl1
 from .curriculum import evaluate_cl3 as evaluate_cl3
-from .curriculum import run_curriculum as run_curriculum
+from .curriculum import fit as fit
 from .fisher import fisher_diagonal as fisher_diagonal
 from .factory import build_method as build_method
 from .hnet import HNET as HNET
@@ -27,8 +30,8 @@ from .regularizer import output_penalty as output_penalty
 from .validation import validation_protocol as validation_protocol
 
 __all__ = [
-    "HNET", "RNNHNET", "ContinualMethod", "CurriculumResult", "FineTune", "HyperInterval",  "Joint", "OnlineEWC", "OutputRegularizer", "SeparateNetworks",
-    "build_method", "evaluate_cl1", "evaluate_cl3", "fisher_diagonal", "head_masks", "infer_task",
-    "make_target", "output_penalty", "predict_cl3", "run_curriculum", "summarize",
-    "validation_protocol",
+    "HNET", "RNNHNET", "ContinualConfig", "ContinualMethod", "FineTune", "HyperInterval", "Joint",
+    "OnlineEWC", "OutputRegularizer", "SeparateNetworks", "build_method", "evaluate", "evaluate_cl1",
+    "evaluate_cl3", "fisher_diagonal", "fit", "head_masks", "infer_task", "output_penalty",
+    "predict_cl3", "summarize", "validation_protocol",
 ]

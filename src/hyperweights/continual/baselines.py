@@ -25,12 +25,12 @@ from .hnet import paired_forward
 __all__ = ["FineTune", "OnlineEWC", "SeparateNetworks", "Joint"]
 
 
+@hw.checkpointable("continual.FineTune")
 class FineTune(ContinualMethod):
     """One shared network (task ``t`` reads its own output units); no protection.
 
     Example:
-        >>> from hyperweights.continual import make_target
-        >>> ft = FineTune(make_target(8, 4, (16,)), torch.tensor([[0, 1], [2, 3]]))
+        >>> ft = FineTune(hw.mlp((8, 16, 4)), [[0, 1], [2, 3]])
         >>> ft.begin_task(0)
         >>> ft.step(0, torch.randn(5, 8), torch.tensor([0, 1, 1, 0, 1])) > 0
         True
@@ -40,6 +40,7 @@ class FineTune(ContinualMethod):
 
     def __init__(self, target: nn.Module, classes: Tensor, lr: float = 1e-3):
         super().__init__(classes, lr)
+        self.check_outputs(target)
         self.target = target
 
     def task_logits(self, x: Tensor, tasks: Tensor) -> Tensor:
@@ -52,10 +53,11 @@ class FineTune(ContinualMethod):
         return self._local(out[None].expand(num_tasks, *out.shape), torch.arange(num_tasks))
 
     def param_counts(self) -> dict:
-        n = sum(p.numel() for p in self.target.parameters())
+        n = hw.param_count(self.target)
         return {"learner": n, "target": n}
 
 
+@hw.checkpointable("continual.OnlineEWC")
 class OnlineEWC(FineTune):
     """Fine-tuning + ``lam/2 * sum_k F_k (theta_k - theta*_k)^2`` with the online Fisher
     ``F <- gamma * F + F_task`` and ``theta*`` the weights after the last task.
@@ -71,6 +73,7 @@ class OnlineEWC(FineTune):
                  fisher_samples: int = 500, lr: float = 1e-3):
         super().__init__(target, classes, lr)
         self.lam, self.gamma, self.fisher_samples = lam, gamma, fisher_samples
+        self.init_args = {"lam": lam, "gamma": gamma, "fisher_samples": fisher_samples, "lr": lr}
         self._names = [n for n, _ in target.named_parameters()]
         for i, (_, p) in enumerate(target.named_parameters()):
             self.register_buffer(f"fisher{i}", torch.zeros_like(p))
@@ -84,7 +87,7 @@ class OnlineEWC(FineTune):
                       for i, p in enumerate(self.target.parameters()))
         return loss + 0.5 * self.lam * penalty
 
-    def end_task(self, task: int, protocol) -> None:
+    def end_task(self, task: int, protocol, batch_size: int = 128) -> None:
         x, y = protocol.train_set(task)
         keep = torch.randperm(len(x), generator=self.generator)[: self.fisher_samples]
         params = dict(self.target.named_parameters())
@@ -99,6 +102,7 @@ class OnlineEWC(FineTune):
         return {"name": self.name, "lr": self.lr, "lam": self.lam, "gamma": self.gamma}
 
 
+@hw.checkpointable("continual.SeparateNetworks")
 class SeparateNetworks(ContinualMethod):
     """A fresh network per task (nothing shared, nothing forgotten): the reference HNET aims at.
 
@@ -110,6 +114,7 @@ class SeparateNetworks(ContinualMethod):
 
     def __init__(self, target: nn.Module, classes: Tensor, lr: float = 1e-3):
         super().__init__(classes, lr)
+        self.check_outputs(target)
         self.target = target
         self._names = [n for n, _ in target.named_parameters()]
         for i, (_, p) in enumerate(target.named_parameters()):
@@ -122,21 +127,22 @@ class SeparateNetworks(ContinualMethod):
     def trainable(self, task: int) -> list[nn.Parameter]:
         return list(self.current.parameters())
 
-    def begin_task(self, task: int) -> None:
-        self.check_task(task)
+    def begin_task(self, task: int, generator: torch.Generator | None = None) -> None:
+        self.check_begin(task)
         self.current = copy.deepcopy(self.target)
         for m in self.current.modules():      # fresh initialisation from the global RNG
             if hasattr(m, "reset_parameters"):
                 m.reset_parameters()
-        super().begin_task(task)
+        super().begin_task(task, generator)
 
     def loss(self, task: int, x: Tensor, y: Tensor) -> Tensor:
         return F.cross_entropy(self.current(x)[:, self.classes[task]], y)
 
     @torch.no_grad()
-    def end_task(self, task: int, protocol) -> None:
+    def end_task(self, task: int, protocol, batch_size: int = 128) -> None:
         for i, p in enumerate(self.current.parameters()):
             getattr(self, f"bank{i}")[task] = p
+        self.current = None           # stored in the bank; the learner's state is the bank alone
 
     def task_logits(self, x: Tensor, tasks: Tensor) -> Tensor:
         return self._local(paired_forward(self.target, self._bank(tasks), x), tasks)
@@ -146,18 +152,22 @@ class SeparateNetworks(ContinualMethod):
         return self._local(hw.ensemble_forward(self.target, self._bank(tasks), x), tasks)
 
     def param_counts(self) -> dict:
-        n = sum(p.numel() for p in self.target.parameters())
+        n = hw.param_count(self.target)
         return {"learner": n * self.num_tasks, "target": n}
 
 
+@hw.checkpointable("continual.Joint")
 class Joint(FineTune):
     """Multi-task training: every step draws an equal share of the batch from every task seen so
     far (with the full curriculum, this is joint training on all tasks — an upper bound)."""
 
     name = "joint"
 
-    def __init__(self, target: nn.Module, classes: Tensor, protocol, lr: float = 1e-3):
+    def __init__(self, target: nn.Module, classes: Tensor, protocol=None, lr: float = 1e-3):
         super().__init__(target, classes, lr)
+        if protocol is None:
+            raise TypeError("Joint needs the protocol it draws every task's batches from: "
+                            "Joint(target, classes, protocol) (hw.load(path, protocol=...))")
         self._protocol = [protocol]
 
     def loss(self, task: int, x: Tensor, y: Tensor) -> Tensor:

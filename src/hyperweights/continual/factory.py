@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hyperweights as hw
 
-from .base import ContinualMethod, make_target
+from .base import ContinualMethod
 
 __all__ = ["METHODS", "build_method"]
 
@@ -26,12 +26,14 @@ def build_method(name: str, protocol, *, steps: int = 400, hidden=(100, 100), em
                  lookahead: bool = False, mask_heads: bool = False, ewc_lambda: float = 1e4,
                  eps: float = 1.0, nesting: bool = False, rnn_hidden: int = 32,
                  max_growth: int = 1, lr: float = 1e-3,
-                 feature_scale: float | None = 1.0, warm_start: bool = False) -> ContinualMethod:
+                 feature_scale: float | None = None, warm_start: bool = False,
+                 train_past_embeddings: bool = False) -> ContinualMethod:
     """A learner for ``protocol`` (target ``D -> hidden -> 10``).
 
     ``feature_scale`` applies to our hypernetwork learners (hnet, hyperinterval, rnn_hnet):
     ``None`` = the core default ``1/sqrt(d_h)``, ``1.0`` = unscaled trunk features.
-    ``warm_start`` (hnet only): each new task embedding starts as the previous task's.
+    ``warm_start`` (hnet only): each new task embedding starts as the previous task's;
+    ``train_past_embeddings`` (hnet only): the optimizer also moves earlier tasks' embeddings.
 
     Example:
         >>> from hyperweights.data.protocols import make_protocol
@@ -42,13 +44,14 @@ def build_method(name: str, protocol, *, steps: int = 400, hidden=(100, 100), em
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose one of {sorted(METHODS)}")
     classes = protocol.classes
-    target = make_target(protocol.num_features, protocol.num_outputs, hidden)
+    target = hw.mlp((protocol.num_features, *hidden, protocol.num_outputs))
     head = hw.ChunkedHead(chunk_size, chunk_emb)
     if name == "hnet":
         from .hnet import HNET
         return HNET(target, classes, emb_dim=emb_dim, trunk=hw.MLP(trunk_hidden), head=head, beta=beta,
                     targets=targets, subset=subset, lookahead=lookahead, mask_heads=mask_heads, lr=lr,
-                    feature_scale=feature_scale, warm_start=warm_start)
+                    feature_scale=feature_scale, warm_start=warm_start,
+                    train_past_embeddings=train_past_embeddings)
     if name == "hyperinterval":
         from .hyperinterval import HyperInterval
         return HyperInterval(target, classes, steps_per_task=steps, emb_dim=emb_dim, eps=eps, beta=beta,

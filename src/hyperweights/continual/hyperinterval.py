@@ -1,24 +1,26 @@
 """HyperInterval (Krukowski et al. 2024): interval task embeddings, IBP through the hypernetwork,
-a worst-case + middle loss, the regularizer over all three bounds, and the universal embedding.
+a worst-case + middle loss, the output regularizer, and the universal embedding.
 
 Per task ``t``: centre ``e_t`` (a row of the task-embedding table) and radius logits ``p_t`` (init 0);
-radius ``r_t = eps * softmax(p_t)`` (the radii sum to ``eps``). With ``nesting=True`` the centre is
-first mapped to ``sigma * cos(e_t)`` with ``sigma = eps / (2 M)``, so that every task's box can
-contain the common region and the boxes intersect (the paper's "nesting"/forced-intersection
-variant). Training task ``t`` (step ``i`` of ``n``), during the first half of the task::
+radius ``r_t = eps * softmax(p_t)`` (the radii sum to ``eps``). Training task ``t``, step ``i`` of
+``n``, ``h = n // 2`` (the schedule of the authors' training script)::
 
-    eps_i   = eps * i / (n / 2)                       (then eps)
-    kappa_i = max(1 - kappa_decay * i, kappa_final)   (then frozen)
+    i <  h:  eps_i = eps * i / (h - 1),  kappa_i = max(1 - kappa_decay * i, kappa_final)
+    i >= h:  eps_i = eps,                kappa_i = kappa_final
     L = kappa_i * CE(mid, y) + (1 - kappa_i) * CE(worst, y) + beta * R
-    R = 1 / (3 |S|) * sum_{j in S} sum_{b in lo, mid, up} ||theta_b^j - theta_b^j*||^2
+    R = 1 / |S| * sum_{j in S} ||theta_mid^j - theta_mid^j*||^2          (middle weights only)
 
-Earlier tasks' centres and radii are frozen (they enter ``R`` detached). Prediction uses the
-middle weights; :meth:`HyperInterval.universal_weights` returns one weight set for all tasks from
-the intersection of all task boxes.
+With ``nesting=True`` (the forced-intersection variant) the centre is ``sigma_i * cos(e_t)`` with
+``sigma_i = eps_i / (2 M)`` and every radius is fixed at ``eps_i / M`` (not learned), so every
+task's box contains ``[-eps / (2M), eps / (2M)]^M`` and the boxes always intersect; ``R`` then
+averages over the lower, middle and upper weights. Earlier tasks' centres and radii are frozen
+(they enter ``R`` detached). Prediction uses the middle weights;
+:meth:`HyperInterval.universal_weights` returns one weight set for all tasks from the
+intersection of the task boxes.
 
 References:
     Krukowski et al. HyperInterval: Hypernetwork approach to training weight interval regions in
-    continual learning. https://arxiv.org/abs/2405.15444
+    continual learning. https://arxiv.org/abs/2405.15444 (code: github.com/gmum/HyperInterval)
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .regularizer import output_penalty
 __all__ = ["HyperInterval"]
 
 
+@hw.checkpointable("continual.HyperInterval")
 class HyperInterval(ContinualMethod):
     """Interval-embedding hypernetwork learner.
 
@@ -47,15 +50,14 @@ class HyperInterval(ContinualMethod):
         steps_per_task: ``n`` in the schedules above.
         emb_dim: ``M``; eps: final total radius; beta: regularizer strength.
         kappa_final, kappa_decay: the kappa schedule (paper: 0.5, 5e-5 per step).
-        nesting: map centres through ``sigma * cos``.
+        nesting: centres ``sigma * cos(e)`` and fixed radii ``eps / M`` (boxes always intersect).
         trunk, head: hypernetwork parts (MLP trunk; Full/Chunked/PerLayer head).
         subset: regularize a random subset of this many earlier tasks per step.
         feature_scale: factor on the trunk's features before the head (``None`` = the core
             default ``1/sqrt(d_h)``); interval propagation applies it to both bounds.
 
     Example:
-        >>> from hyperweights.continual import make_target
-        >>> hi = HyperInterval(make_target(8, 4, (16,)), torch.tensor([[0, 1], [2, 3]]), steps_per_task=4,
+        >>> hi = HyperInterval(hw.mlp((8, 16, 4)), [[0, 1], [2, 3]], steps_per_task=4,
         ...                    emb_dim=8, trunk=hw.MLP((16,)), head=hw.ChunkedHead(64, 4))
         >>> hi.begin_task(0)
         >>> hi.step(0, torch.rand(5, 8), torch.tensor([0, 1, 1, 0, 1])) > 0
@@ -70,8 +72,9 @@ class HyperInterval(ContinualMethod):
                  eps: float = 1.0, beta: float = 0.01, kappa_final: float = 0.5,
                  kappa_decay: float = 5e-5, nesting: bool = False, trunk: hw.Trunk | None = None,
                  head: hw.Head | None = None, subset: int | None = None, lr: float = 1e-3,
-                 feature_scale: float | None = 1.0):
+                 feature_scale: float | None = None):
         super().__init__(classes, lr)
+        self.check_outputs(target)
         if steps_per_task < 1 or eps < 0:
             raise ValueError(f"need steps_per_task >= 1 and eps >= 0, got {steps_per_task}, {eps}")
         self.target = target
@@ -85,7 +88,14 @@ class HyperInterval(ContinualMethod):
         self.kappa_final, self.kappa_decay, self.nesting, self.subset = kappa_final, kappa_decay, nesting, subset
         self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
         self.register_buffer("num_prev", torch.zeros((), dtype=torch.long))
-        self.register_buffer("targets", torch.zeros(3, self.num_tasks, self.hnet.specs.total))
+        # regularized bounds: the middle weights; lower, middle and upper in the nesting variant
+        self._bounds = slice(0, 3) if nesting else slice(1, 2)
+        bounds = 3 if nesting else 1
+        self.register_buffer("targets", torch.zeros(bounds, self.num_tasks, self.hnet.specs.total))
+        self.init_args = {"steps_per_task": steps_per_task, "emb_dim": emb_dim, "eps": eps, "beta": beta,
+                          "kappa_final": kappa_final, "kappa_decay": kappa_decay, "nesting": nesting,
+                          "subset": subset, "lr": lr, "feature_scale": feature_scale}
+        self.init_parts = {"trunk": self.hnet.trunk, "head": self.hnet.head}
         self._settings = {"emb_dim": emb_dim, "eps": eps, "beta": beta, "kappa_final": kappa_final,
                           "kappa_decay": kappa_decay, "nesting": nesting, "subset": subset,
                           "steps_per_task": steps_per_task, "feature_scale": self.hnet.feature_scale}
@@ -96,14 +106,23 @@ class HyperInterval(ContinualMethod):
         eps = self.eps if eps is None else eps
         e = self.hnet.condition(tasks)
         if self.nesting:
-            e = self.eps / (2 * e.shape[1]) * torch.cos(e)
+            m = e.shape[1]
+            return eps / (2 * m) * torch.cos(e), torch.full_like(e, eps / m)
         return e, eps * torch.softmax(self.radius_logits[tasks], dim=-1)
 
     def schedule(self, iteration: int) -> tuple[float, float]:
-        """``(eps_i, kappa_i)`` at step ``iteration`` of a task."""
-        half = max(self.steps_per_task // 2, 1)
-        i = min(iteration, half)
-        return self.eps * i / half, max(1.0 - self.kappa_decay * i, self.kappa_final)
+        """``(eps_i, kappa_i)`` at step ``iteration`` of a task (the module doc's schedule).
+
+        Example:
+            >>> hi = HyperInterval(hw.mlp((4, 8, 2)), [[0, 1]], steps_per_task=10)
+            >>> [hi.schedule(i) for i in (0, 4, 5, 9)]
+            [(0.0, 1.0), (1.0, 0.9998), (1.0, 0.5), (1.0, 0.5)]
+        """
+        half = self.steps_per_task // 2
+        if iteration >= half:
+            return self.eps, self.kappa_final
+        return (self.eps * iteration / max(half - 1, 1),
+                max(1.0 - self.kappa_decay * iteration, self.kappa_final))
 
     def interval_weights(self, tasks: Tensor, eps: float | None = None, frozen: bool = False):
         """``(lo, mid, up)`` flat weights ``(W, P)`` of the tasks' boxes."""
@@ -114,24 +133,27 @@ class HyperInterval(ContinualMethod):
 
     # -- training ------------------------------------------------------------------------------
     def trainable(self, task: int) -> list[nn.Parameter]:
-        return [*self.hnet.parameters(), self.radius_logits]
+        # the nesting variant's radii are fixed; earlier rows get no gradient (detached in R)
+        return [*self.hnet.parameters(), *([] if self.nesting else [self.radius_logits])]
 
     @torch.no_grad()
-    def begin_task(self, task: int) -> None:
-        self.check_task(task)
+    def begin_task(self, task: int, generator: torch.Generator | None = None) -> None:
+        self.check_begin(task)
         self.iteration.zero_()
         self.num_prev.fill_(task)
         if task:
             was = self.training
             self.eval()
-            self.targets[:, :task] = torch.stack(self.interval_weights(torch.arange(task)))
-            self.train(was)
-        super().begin_task(task)
+            try:
+                bounds = torch.stack(self.interval_weights(torch.arange(task)))
+                self.targets[:, :task] = bounds[self._bounds]
+            finally:
+                self.train(was)
+        super().begin_task(task, generator)
 
-    def step(self, task: int, x: Tensor, y: Tensor) -> float:
-        self.check_labels(task, y)
+    def loss(self, task: int, x: Tensor, y: Tensor) -> Tensor:
+        """The objective of the task's next step (advances the step counter of the schedule)."""
         eps, kappa = self.schedule(int(self.iteration))
-        self.optimizer.zero_grad(set_to_none=True)
         split = self.hnet.unflatten
         lo, mid, up = self.interval_weights(torch.tensor([task]), eps)
         out = interval_target_forward(self.target, split(lo), split(mid), split(up), x)
@@ -144,12 +166,10 @@ class HyperInterval(ContinualMethod):
             ids = torch.arange(n)
             if self.subset is not None and self.subset < n:
                 ids = torch.randperm(n, generator=self.generator)[: self.subset]
-            current = torch.stack(self.interval_weights(ids, frozen=True))    # (3, S, P), one pass
+            current = torch.stack(self.interval_weights(ids, frozen=True))[self._bounds]  # (B, S, P)
             loss = loss + self.beta * output_penalty(current, self.targets[:, ids])
-        loss.backward()
-        self.optimizer.step()
         self.iteration += 1
-        return loss.item()
+        return loss
 
     # -- prediction ----------------------------------------------------------------------------
     def task_logits(self, x: Tensor, tasks: Tensor) -> Tensor:
@@ -169,10 +189,11 @@ class HyperInterval(ContinualMethod):
 
     @torch.no_grad()
     def universal_weights(self, num_tasks: int) -> dict[str, Tensor]:
-        """One weight set ``{name: (1, *shape)}`` for all tasks: the middle weights of the
-        intersection box."""
-        lo, up, centre = self.universal_box(num_tasks)
-        mid = interval_flat(self.hnet, centre[None], ((up - lo) / 2)[None])[1]
+        """One weight set ``{name: (1, *shape)}`` for all tasks: the middle weights of the box of
+        radius ``eps / M`` around the intersection's centre (as the authors' code does)."""
+        _, _, centre = self.universal_box(num_tasks)
+        radius = torch.full_like(centre, self.eps / centre.shape[0])
+        mid = interval_flat(self.hnet, centre[None], radius[None])[1]
         return self.hnet.unflatten(mid)
 
     @torch.no_grad()
@@ -188,4 +209,4 @@ class HyperInterval(ContinualMethod):
                 "trunk": self.hnet.trunk.describe(), "head": self.hnet.head.describe()}
 
     def param_counts(self) -> dict:
-        return {"learner": sum(p.numel() for p in self.parameters()), "target": self.hnet.specs.total}
+        return {"learner": hw.param_count(self), "target": self.hnet.specs.total}

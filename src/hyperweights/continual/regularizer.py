@@ -181,8 +181,10 @@ class OutputRegularizer(nn.Module):
             if num_prev:
                 was = self.hnet.training
                 self.hnet.eval()
-                self.targets[:num_prev] = self.hnet.flat(torch.arange(num_prev))
-                self.hnet.train(was)
+                try:
+                    self.targets[:num_prev] = self.hnet.flat(torch.arange(num_prev))
+                finally:
+                    self.hnet.train(was)
         else:
             for i, (_, p) in enumerate(self.hnet.named_parameters()):
                 setattr(self, f"snap{i}", p.detach().clone())   # shapes may have grown (add_tasks)

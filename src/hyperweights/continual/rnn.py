@@ -30,7 +30,6 @@ from torch import Tensor, nn
 import hyperweights as hw
 from hyperweights.trunks.base import join_tokens
 
-from .base import fused_adam
 from .hnet import HNET
 
 __all__ = ["GrowingRNNTrunk", "RNNHNET"]
@@ -96,6 +95,7 @@ def _widen(linear: nn.Linear, extra: int) -> nn.Linear:
     return wider
 
 
+@hw.checkpointable("continual.RNNHNET")
 class RNNHNET(HNET):
     """HNET whose hypernetwork is a (growing) recurrent generator.
 
@@ -108,8 +108,7 @@ class RNNHNET(HNET):
             always stored (a snapshot of a trunk that later grows would not fit it).
 
     Example:
-        >>> from hyperweights.continual import make_target
-        >>> learner = RNNHNET(make_target(8, 4, (16,)), torch.tensor([[0, 1], [2, 3]]), emb_dim=8,
+        >>> learner = RNNHNET(hw.mlp((8, 16, 4)), [[0, 1], [2, 3]], emb_dim=8,
         ...                   hidden=8, head=hw.ChunkedHead(64, 4))
         >>> learner.begin_task(0)
         >>> learner.step(0, torch.randn(5, 8), torch.tensor([0, 1, 1, 0, 1])) > 0
@@ -129,14 +128,17 @@ class RNNHNET(HNET):
                      "extra_steps": extra_steps, "max_growth": max_growth}
         self._losses: list[float] = []
         self.growth_log: list[dict] = []
+        self.init_args = {**{k: v for k, v in self.init_args.items() if k != "targets"},
+                          "hidden": hidden, **self.rule}
+        self.init_parts = {"head": self.hnet.head}
 
-    def begin_task(self, task: int) -> None:
+    def begin_task(self, task: int, generator: torch.Generator | None = None) -> None:
+        super().begin_task(task, generator)
         self._losses = []
-        super().begin_task(task)
 
-    def step(self, task: int, x: Tensor, y: Tensor) -> float:
-        loss = super().step(task, x, y)
-        self._losses.append(loss)
+    def loss(self, task: int, x: Tensor, y: Tensor) -> Tensor:
+        loss = super().loss(task, x, y)
+        self._losses.append(loss.item())
         return loss
 
     def plateaued(self) -> bool:
@@ -153,17 +155,17 @@ class RNNHNET(HNET):
         self.hnet.trunk.grow(units)
         self.hnet.head.out = _widen(self.hnet.head.out, units)
 
-    def end_task(self, task: int, protocol) -> None:
+    def end_task(self, task: int, protocol, batch_size: int = 128) -> None:
         for _ in range(self.rule["max_growth"]):
             if not self.plateaued():
                 break
             self.grow(self.rule["units"])
             self.growth_log.append({"task": task, "loss": self._losses[-1], "units": self.rule["units"]})
-            self.optimizer = fused_adam(self.trainable(task), self.lr)
+            self.optimizer = hw.make_optimizer(self.trainable(task), self.lr)
             for _ in range(self.rule["extra_steps"]):
-                x, y = protocol.sample(task, self.batch_size, self.generator)
+                x, y = protocol.sample(task, batch_size, self.generator)
                 self.step(task, x, y)
-        super().end_task(task, protocol)
+        super().end_task(task, protocol, batch_size)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Grow to the checkpoint's width first, then load."""
