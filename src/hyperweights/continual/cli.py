@@ -15,6 +15,7 @@ import sys
 
 import torch
 
+from ..cli import positive_int
 from .factory import METHODS, build_method
 
 __all__ = ["add_arguments", "main"]
@@ -30,17 +31,6 @@ def feature_scale_arg(text: str) -> float | None:
         value = float("nan")
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """An integer >= 1 (``--steps``, ``--batch``, ``--threads``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
 
 
