@@ -23,9 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["Dataset", "MAX_ROWS", "collection", "load_dataset", "preprocessor", "split_half"]
+__all__ = ["Dataset", "MAX_ROWS", "PAPER_SETS", "collection", "load_dataset", "preprocessor", "split_half"]
 
 MAX_ROWS = 1000
+# The collection's sets that the HyperTab paper also reports (sonar, heart, ionosphere, Libras,
+# Wisconsin diagnostic breast cancer): where the slow reference package runs by default.
+PAPER_SETS = ("sonar", "heart", "ionosphere", "movement_libras", "wdbc")
 _REGRESSION = ("diabetes", "star98", "autompg")
 
 

@@ -20,6 +20,7 @@ __all__ = ["HyperTabBase", "check_finite_input"]
 
 # Rows per prediction chunk, so that the (K, rows, s) views stay small for large inputs.
 _PREDICT_ELEMENTS = 1 << 22
+_SCHEDULES = ("joint", "per_view")
 
 
 def check_finite_input(X: np.ndarray, what: str = "X") -> None:
@@ -50,7 +51,7 @@ class HyperTabBase(BaseEstimator):
     def __init__(self, n_masks=100, subsample=0.5, hidden_dims=10, hypernet_hidden=(128, 64, 64),
                  epochs=50, lr=3e-3, batch_size=128, weight_decay=0.0, standardize=True,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
-                 random_state=None, device="cpu", verbose=False):
+                 schedule="joint", feature_scale=1.0, random_state=None, device="cpu", verbose=False):
         self.n_masks = n_masks
         self.subsample = subsample
         self.hidden_dims = hidden_dims
@@ -63,6 +64,8 @@ class HyperTabBase(BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.schedule = schedule
+        self.feature_scale = feature_scale
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -96,6 +99,14 @@ class HyperTabBase(BaseEstimator):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if not isinstance(self.weight_decay, numbers.Real) or self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.feature_scale is not None and not (isinstance(self.feature_scale, numbers.Real)
+                                                   and self.feature_scale > 0):
+            raise ValueError(f"feature_scale must be a positive number or None (the core default), "
+                             f"got {self.feature_scale!r}")
+        if self.schedule not in _SCHEDULES:
+            raise ValueError(f"schedule must be one of {_SCHEDULES}, got {self.schedule!r}: 'joint' "
+                             "takes one Adam step on the mean loss of all views per minibatch, "
+                             "'per_view' one step per view (the reference package)")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
 
@@ -144,7 +155,7 @@ class HyperTabBase(BaseEstimator):
         # state is unchanged afterwards and the result depends only on random_state.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = MaskEnsemble(index, mask, n_out, hidden, hyper_hidden)
+            model = MaskEnsemble(index, mask, n_out, hidden, hyper_hidden, self.feature_scale)
         model = model.to(device=device, dtype=torch.float32)
         self.model_ = self._train(model, x, targets, train_idx, val_idx, gen)
         with torch.no_grad():
@@ -176,11 +187,7 @@ class HyperTabBase(BaseEstimator):
             order = train[torch.randperm(len(train), generator=gen).to(x.device)]
             total = 0.0
             for batch in order.split(self.batch_size):
-                loss = self._loss(model(x[batch]), y[batch])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(batch)
+                total += self._step(model, opt, x[batch], y[batch], gen) * len(batch)
             self.loss_curve_.append(total / len(train))
             if xv is not None:
                 with torch.no_grad():
@@ -200,6 +207,30 @@ class HyperTabBase(BaseEstimator):
         if best_state is not None:
             model.load_state_dict(best_state)
         return model.eval()
+
+    def _step(self, model: MaskEnsemble, opt, xb: Tensor, yb: Tensor, gen) -> float:
+        """One minibatch; returns its mean loss over the views.
+
+        ``joint``: one step on the mean loss of all ``K`` views (one batched call). ``per_view``:
+        the reference's schedule, ``K`` steps, one per view in a random order. Each step depends on
+        the previous one's update, so that loop is over sequential optimizer steps, not a batchable
+        computation; the views of the batch are still gathered once.
+        """
+        if self.schedule == "joint":
+            loss = self._loss(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return loss.item()
+        h = views(xb, model.index)
+        losses = []
+        for k in torch.randperm(model.n_masks, generator=gen).tolist():
+            loss = self._loss(model.forward_view(h, k), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.detach())
+        return torch.stack(losses).mean().item()
 
     # ------------------------------------------------------------------ predict
     def _mean_output(self, X) -> np.ndarray:

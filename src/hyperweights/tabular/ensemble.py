@@ -78,6 +78,8 @@ class MaskEnsemble(nn.Module):
         n_out: outputs of each target network (classes, or 1 for regression).
         hidden: hidden widths of the target network (the reference package: one layer of 10).
         hypernet_hidden: hidden widths of the hypernetwork's MLP trunk (reference: 128, 64, 64).
+        feature_scale: factor on the trunk's features before the head (None: the core default,
+            ``1/sqrt(width)``).
 
     Example:
         >>> import torch
@@ -89,7 +91,7 @@ class MaskEnsemble(nn.Module):
     """
 
     def __init__(self, index: Tensor, mask: Tensor, n_out: int, hidden: tuple[int, ...] = (10,),
-                 hypernet_hidden: tuple[int, ...] = (128, 64, 64)):
+                 hypernet_hidden: tuple[int, ...] = (128, 64, 64), feature_scale: float | None = None):
         super().__init__()
         if index.ndim != 2 or mask.ndim != 2 or index.shape[0] != mask.shape[0]:
             raise ValueError(f"index must be (K, s) and mask (K, d) with the same K; got "
@@ -102,7 +104,7 @@ class MaskEnsemble(nn.Module):
         self.hypernetwork = HyperNetwork(
             target, condition=DataCondition(nn.Identity(), dim=mask.shape[1]),
             trunk=MLP(hidden=tuple(hypernet_hidden)), head=FullHead(),
-            feature_scale=1.0)  # unscaled features: the benchmarked settings were tuned so
+            feature_scale=feature_scale)
         self.layer_names = [(f"{i}.weight", f"{i}.bias")
                             for i, m in enumerate(target) if isinstance(m, nn.Linear)]
 
@@ -122,3 +124,9 @@ class MaskEnsemble(nn.Module):
         """``x: (B, d)`` -> ``(K, n_out, B)``; ``weights`` defaults to :meth:`generate`."""
         weights = self.generate() if weights is None else weights
         return ensemble_apply(weights, self.layer_names, views(x, self.index))
+
+    def forward_view(self, h: Tensor, k: int) -> Tensor:
+        """View ``k`` alone (the reference's per-view step): ``h`` is the ``(K, s, B)`` output of
+        :func:`views`; returns ``(1, n_out, B)``, equal to ``forward(x)[k:k+1]``."""
+        weights = self.hypernetwork(self.mask[k:k + 1])
+        return ensemble_apply(weights, self.layer_names, h[k:k + 1])
