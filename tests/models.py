@@ -141,9 +141,8 @@ TARGETS = [
     Target("cnn_bn_eval", ConvBN, _randn(1, 5, 5)),
     Target("tied", TiedLM, lambda b, g: torch.randint(0, 11, (b, 4), generator=g)),
     Target("transformer", _transformer, _randn(3, 8), train=True, vmap_warns=True),
-    # aten::gru has no vmap batching rule: W == B and ensembles are not supported (see the
-    # test_core_errors GRU case); W == 1 works.
-    Target("gru", GRUNet, _randn(5, 4), vmappable=False),
+    # runs per sample and in ensembles through the batched recurrence (targets/recurrent.py)
+    Target("gru", GRUNet, _randn(5, 4)),
 ]
 TARGET_IDS = [t.name for t in TARGETS]
 TARGET_BY_NAME = {t.name: t for t in TARGETS}

@@ -220,35 +220,12 @@ def test_check_finite_survives_save_load(tmp_path):
     assert hw.load(tmp_path / "h.safetensors", target).check_finite
 
 
-# ----------------------------------------------------------------- targets that cannot be vmapped
-def test_gru_per_sample_weights_fail_and_leave_the_target_unchanged():
-    """aten::gru has no vmap batching rule, so W == B (and ensembles) cannot run an nn.GRU target.
-    The call fails before anything is modified."""
-    case = zoo.TARGET_BY_NAME["gru"]
-    target = case.build()
-    model = hw.HyperModel(target, hw.HyperNetwork(target, condition=hw.TaskEmbedding(5, 3)))
-    before = zoo.snapshot(target)
-    with pytest.raises(RuntimeError, match="gru"):
-        model(case.x(), torch.arange(zoo.B))
-    with pytest.raises(RuntimeError, match="gru"):
-        model.ensemble(case.x(), torch.arange(3))
-    zoo.assert_same_snapshot(before, zoo.snapshot(target))
-
-
-def test_gru_per_sample_error_names_the_module_and_the_fix():
-    case = zoo.TARGET_BY_NAME["gru"]
-    target = case.build()
-    model = hw.HyperModel(target, hw.HyperNetwork(target, condition=hw.TaskEmbedding(5, 3)))
-    with pytest.raises((RuntimeError, ValueError), match=r"gru.*GRU.*W ?== ?1"):
-        model(case.x(), torch.arange(zoo.B))
-
-
 def test_no_asserts_guard_user_input():
     """User input is validated with exceptions in the core; `python -O` would strip an assert."""
     import ast
     import hyperweights
     root = Path(hyperweights.__file__).parent
-    packages = ("conditioning", "trunks", "heads", "parametrize", "target")
+    packages = ("conditioning", "trunks", "heads", "parametrize", "targets")
     core = [*root.glob("*.py"), *(p for d in packages for p in (root / d).rglob("*.py"))]
     offenders = [f"{path.relative_to(root)}:{node.lineno}"
                  for path in core

@@ -26,15 +26,19 @@ from .heads import LowRankHead as LowRankHead
 from .heads import PerLayerHead as PerLayerHead
 from .heads import PerTensorHead as PerTensorHead
 from .hypernetwork import HyperNetwork as HyperNetwork
+from .io import checkpointable as checkpointable
 from .io import load as load
 from .io import save as save
 from .model import HyperModel as HyperModel
+from .optim import make_optimizer as make_optimizer
 from .parametrize import MIP as MIP
 from .targets import ParamSpec as ParamSpec
 from .targets import SpecTable as SpecTable
 from .targets import ensemble_forward as ensemble_forward
 from .targets import functional_forward as functional_forward
 from .targets import inspect_targets as inspect_targets
+from .targets import mlp as mlp
+from .targets import param_count as param_count
 from .targets import select_parameters as select_parameters
 from .trunks import MLP as MLP
 from .trunks import AttentionTrunk as AttentionTrunk
@@ -50,6 +54,6 @@ __all__ = [
     "MIP", "MLP", "AttentionTrunk", "ChunkedHead", "Concat", "Conditioner", "DataCondition",
     "FullHead", "Head", "HyperModel", "HyperNetwork", "HyperparameterCondition", "LowRankHead",
     "NoiseCondition", "ParamSpec", "PerLayerHead", "PerTensorHead", "RNNTrunk", "SpecTable",
-    "TaskEmbedding", "Trunk", "ensemble_forward", "functional_forward", "inspect_targets", "load",
-    "save", "select_parameters",
+    "TaskEmbedding", "Trunk", "checkpointable", "ensemble_forward", "functional_forward",
+    "inspect_targets", "load", "make_optimizer", "mlp", "param_count", "save", "select_parameters",
 ]

@@ -1,73 +1,106 @@
 """Checkpoints without pickle: one safetensors file, the design as JSON in its metadata.
 
-``save(obj, path)`` writes the hypernetwork's tensors (and, for a :class:`HyperModel`, the target's
-non-generated parameters and buffers, which train with it) plus a JSON config and a fingerprint of
-the generated names and shapes. ``load(path, target)`` rebuilds the design, checks the fingerprint
-against ``target`` and restores the tensors. Writes are atomic (temporary file + rename).
+``save(obj, path)`` writes one file for any model of the library:
+
+- a :class:`HyperNetwork` or :class:`HyperModel`: the hypernetwork's tensors (and, for a model, the
+  target's non-generated parameters and buffers, which train with it), a JSON config and a
+  fingerprint of the generated names and shapes; ``load(path, target)`` rebuilds the design and
+  checks the fingerprint against ``target``;
+- an application model (a continual learner, an implicit ensemble, a conditioned model, ...): any
+  class registered with :func:`checkpointable` that implements ``checkpoint_state()`` and
+  ``from_checkpoint(tensors, config, **overrides)``; ``load(path)`` finds the class from the kind
+  stored in the file.
+
+The file format (atomic writes, a checksum of the tensor data, umask-respecting modes) is in
+:mod:`hyperweights._files`.
 """
 
 from __future__ import annotations
 
-import json
+import importlib
+import importlib.util
 import os
-import tempfile
-from pathlib import Path
+from collections.abc import Callable
 
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from ._files import load_tensors, pack_state, save_tensors, unpack_state
 from ._parts import build_part
 from .hypernetwork import HyperNetwork
 from .model import HyperModel, check_compatible
 
-__all__ = ["save", "load", "save_tensors", "load_tensors"]
+__all__ = ["save", "load", "checkpointable", "save_tensors", "load_tensors", "pack_state",
+           "unpack_state", "CHECKPOINT_KINDS"]
 
-FORMAT = "hyperweights/1"
-
-
-def save_tensors(path: str | os.PathLike, tensors: dict[str, Tensor], meta: dict) -> None:
-    """Atomically write ``tensors`` and a JSON-serialisable ``meta`` dict to a safetensors file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # safetensors refuses shared or non-contiguous storage; checkpoints are small next to training
-    payload = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(payload, tmp, metadata={"format": FORMAT, "meta": json.dumps(meta)})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+#: kind (``"<app>.<Class>"``) -> registered class
+CHECKPOINT_KINDS: dict[str, type] = {}
 
 
-def load_tensors(path: str | os.PathLike) -> tuple[dict[str, Tensor], dict]:
-    """Read a file written by :func:`save_tensors`: returns ``(tensors, meta)``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        tensors = load_file(str(path))
-        from safetensors import safe_open
-        with safe_open(str(path), framework="pt") as f:
-            header = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as err:
-        raise ValueError(f"{path} is not a readable safetensors checkpoint (corrupt or truncated?): {err}") from err
-    if header.get("format") != FORMAT:
+def checkpointable(kind: str) -> Callable[[type], type]:
+    """Class decorator: ``hw.save`` / ``hw.load`` handle instances of the class under ``kind``.
+
+    The class implements ``checkpoint_state(self) -> (tensors, config)`` (``config`` JSON-able and
+    enough to rebuild the object) and the classmethod ``from_checkpoint(tensors, config,
+    **overrides)``. ``kind`` is ``"<app>.<Class>"`` where ``hyperweights.<app>`` is the module that
+    registers it (``load`` imports it when needed), or any dotted name for a user's own class
+    (import its module before loading).
+
+    Example:
+        >>> import tempfile, torch
+        >>> import hyperweights as hw
+        >>> @hw.checkpointable("example.Scale")
+        ... class Scale(torch.nn.Module):
+        ...     def __init__(self, n):
+        ...         super().__init__()
+        ...         self.n, self.w = n, torch.nn.Parameter(torch.ones(n))
+        ...     def checkpoint_state(self):
+        ...         return {"w": self.w.detach()}, {"n": self.n}
+        ...     @classmethod
+        ...     def from_checkpoint(cls, tensors, config):
+        ...         model = cls(config["n"])
+        ...         model.w.data.copy_(tensors["w"])
+        ...         return model
+        >>> path = tempfile.mkdtemp() + "/scale.safetensors"
+        >>> hw.save(Scale(3), path)
+        >>> hw.load(path).w.tolist()
+        [1.0, 1.0, 1.0]
+    """
+    if not isinstance(kind, str) or "." not in kind:
+        raise ValueError(f"a checkpoint kind is '<app>.<Class>' (e.g. 'continual.HNET'), got {kind!r}")
+
+    def register(cls: type) -> type:
+        missing = [m for m in ("checkpoint_state", "from_checkpoint") if not hasattr(cls, m)]
+        if missing:
+            raise TypeError(f"{cls.__name__} cannot be checkpointable: it lacks {missing}")
+        known = CHECKPOINT_KINDS.get(kind)
+        if known is not None and known.__qualname__ != cls.__qualname__:
+            raise ValueError(f"checkpoint kind {kind!r} is already registered for "
+                             f"{known.__module__}.{known.__qualname__}; choose another name")
+        CHECKPOINT_KINDS[kind] = cls
+        cls.checkpoint_kind = kind
+        return cls
+
+    return register
+
+
+def _kind_class(kind: str, path) -> type:
+    if kind not in CHECKPOINT_KINDS:
+        app = kind.split(".")[0]
+        module = f"hyperweights.{app}"
+        if app.isidentifier() and importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+    if kind not in CHECKPOINT_KINDS:
         raise ValueError(
-            f"{path} is a safetensors file but not a hyperweights checkpoint (format "
-            f"{header.get('format')!r}, expected {FORMAT!r})"
+            f"{path} holds a {kind!r}, which no imported module registers; import the module that "
+            f"defines it (decorated with @hw.checkpointable({kind!r})) before loading. Known "
+            f"kinds: {sorted(CHECKPOINT_KINDS)}"
         )
-    try:
-        meta = json.loads(header["meta"])
-    except (KeyError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: the checkpoint's metadata is damaged ({err})") from err
-    return tensors, meta
+    return CHECKPOINT_KINDS[kind]
 
 
-def save(obj: HyperNetwork | HyperModel, path: str | os.PathLike) -> None:
-    """Save a :class:`HyperNetwork` or :class:`HyperModel` (no target weights that are generated).
+def save(obj, path: str | os.PathLike) -> None:
+    """Save a :class:`HyperNetwork`, a :class:`HyperModel` (no target weights that are generated)
+    or any model registered with :func:`checkpointable`, atomically, as one file.
 
     Example:
         >>> import tempfile, torch
@@ -85,8 +118,15 @@ def save(obj: HyperNetwork | HyperModel, path: str | os.PathLike) -> None:
         hnet, kind = obj.hypernetwork, "HyperModel"
     elif isinstance(obj, HyperNetwork):
         hnet, kind = obj, "HyperNetwork"
+    elif getattr(type(obj), "checkpoint_kind", None) in CHECKPOINT_KINDS:
+        tensors, config = obj.checkpoint_state()
+        save_tensors(path, tensors, {"kind": type(obj).checkpoint_kind, "config": config})
+        return
     else:
-        raise TypeError(f"save() takes a HyperNetwork or HyperModel, got {type(obj).__name__}")
+        raise TypeError(
+            f"save() takes a HyperNetwork, a HyperModel or a model registered with "
+            f"@hw.checkpointable (kinds: {sorted(CHECKPOINT_KINDS)}); got {type(obj).__name__}"
+        )
     tensors = {f"hypernetwork.{k}": v for k, v in hnet.state_dict().items()}
     if kind == "HyperModel":
         for name, value in _static_state(obj.target, hnet.generated_parameter_names).items():
@@ -103,7 +143,7 @@ def _static_state(target: nn.Module, generated: list[str]) -> dict[str, Tensor]:
             if id(value) not in generated_ids}
 
 
-def _rebuild(spec, override, label):
+def _rebuild(spec, override, label, path):
     if override is not None:
         return override
     if spec is None:
@@ -113,40 +153,75 @@ def _rebuild(spec, override, label):
             f"the checkpoint's {label} ({spec['class']}) wraps user code that cannot be stored as "
             f"JSON; pass it again: load(path, target, {label}=...)"
         )
-    return build_part(spec)
+    try:
+        return build_part(spec)
+    except TypeError as err:   # a config key the part's constructor does not take
+        raise ValueError(
+            f"{path}: the stored {label} config {spec.get('config')} does not fit "
+            f"{spec.get('class')}'s constructor ({err}); the file was written by another version "
+            f"or edited: pass a {label} yourself with load(path, target, {label}=...)"
+        ) from err
 
 
-def load(path: str | os.PathLike, target: nn.Module, *, condition=None, trunk=None, head=None,
-         strict: bool = True) -> HyperNetwork | HyperModel:
-    """Load what :func:`save` wrote, for ``target`` (same architecture as when saved).
+def load(path: str | os.PathLike, target: nn.Module | None = None, *, condition=None, trunk=None,
+         head=None, strict: bool = True, **overrides):
+    """Load what :func:`save` wrote.
 
     Args:
         path: the checkpoint file.
-        target: the module the hypernetwork generates for; for a saved :class:`HyperModel` its
-            non-generated parameters and buffers are restored in place.
+        target: for a :class:`HyperNetwork` / :class:`HyperModel`, the module the hypernetwork
+            generates for (same architecture as when saved); for a saved :class:`HyperModel` its
+            non-generated parameters and buffers are restored in place. Application models pass
+            it on to their ``from_checkpoint`` when given.
         condition, trunk, head: parts to use instead of rebuilding them from the config (needed
             for parts wrapping user code, such as :class:`DataCondition`).
+        overrides: passed to an application model's ``from_checkpoint``.
 
     Raises:
-        ValueError: corrupt or foreign file, or a target whose parameters do not match (the
-            message names them).
+        FileNotFoundError: no file at ``path``.
+        ValueError: corrupt, tampered or foreign file, or a target whose parameters do not match
+            (the message names them).
+        TypeError: ``target`` is not an ``nn.Module``.
     """
+    if target is not None and not isinstance(target, nn.Module):
+        raise TypeError(
+            f"target must be the nn.Module the checkpoint was saved for (e.g. the same "
+            f"nn.Sequential, freshly built), got {type(target).__name__} {target!r}"
+        )
     tensors, meta = load_tensors(path)
+    kind = meta.get("kind") if isinstance(meta, dict) else None
+    if kind in ("HyperNetwork", "HyperModel"):
+        if target is None:
+            raise TypeError(f"{path} holds a {kind}: pass the target it generates for, "
+                            f"hw.load(path, target)")
+        return _load_hypernetwork(path, tensors, meta, target, condition, trunk, head, strict)
+    if not isinstance(kind, str):
+        raise ValueError(f"{path}: the checkpoint's metadata names no model kind; it was not written "
+                         "by hyperweights.save")
+    cls = _kind_class(kind, path)
+    if target is not None:
+        overrides["target"] = target
+    return cls.from_checkpoint(tensors, meta.get("config", {}), **overrides)
+
+
+def _load_hypernetwork(path, tensors, meta, target, condition, trunk, head, strict):
     try:
         cfg = meta["hypernetwork"]
         names = cfg["generate"]
         kind = meta["kind"]
+        fingerprint = cfg["fingerprint"]["params"]
     except (KeyError, TypeError) as err:
-        raise ValueError(f"{path}: the checkpoint config lacks {err}") from err
-    specs_like = [type("S", (), {"name": n, "shape": tuple(s)})
-                  for n, s in cfg["fingerprint"]["params"]]
+        raise ValueError(f"{path}: the checkpoint config lacks the entry {err} (damaged, or not "
+                         "written by hyperweights.save)") from err
+    specs_like = [type("S", (), {"name": n, "shape": tuple(s)}) for n, s in fingerprint]
     check_compatible(target, specs_like)
     wanted = set(names)
     hnet = HyperNetwork(
         target, generate=lambda n, p: n in wanted,
-        condition=_rebuild(cfg["condition"], condition, "condition"),
-        trunk=_rebuild(cfg["trunk"], trunk, "trunk"), head=_rebuild(cfg["head"], head, "head"),
-        parametrization=_rebuild(cfg["parametrization"], None, "parametrization"),
+        condition=_rebuild(cfg["condition"], condition, "condition", path),
+        trunk=_rebuild(cfg["trunk"], trunk, "trunk", path),
+        head=_rebuild(cfg["head"], head, "head", path),
+        parametrization=_rebuild(cfg["parametrization"], None, "parametrization", path),
         init=cfg.get("init"), feature_scale=cfg.get("feature_scale"),
         check_finite=cfg.get("check_finite", False),
     )

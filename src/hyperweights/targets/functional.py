@@ -7,7 +7,9 @@ Generated weights always carry a leading weight-set dimension ``W``. With a data
 - :func:`ensemble_forward`: ``K`` weight sets applied to the same ``B`` inputs -> ``(K, B, ...)``.
 
 MLP targets (an ``nn.Sequential`` of Linear layers and activations) take an exactly equivalent
-batched-matmul path instead of ``vmap`` (see :mod:`hyperweights.targets.mlp_fast`).
+batched-matmul path instead of ``vmap`` (see :mod:`hyperweights.targets.mlp_fast`); recurrent
+layers (``nn.RNN``, ``nn.GRU``, ``nn.LSTM``, alone or inside a larger target) run as a batched
+time-step recurrence (see :mod:`hyperweights.targets.recurrent`).
 
 The target is never mutated: parameters that are not generated are read from it, buffers stay in
 it, and :func:`torch.func.functional_call` restores everything even when the call raises.
@@ -20,6 +22,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from .mlp_fast import linear_stack, single_forward, stack_forward
+from .recurrent import recurrent_ensemble, recurrent_forward, vmappable_recurrent
 
 __all__ = ["functional_forward", "ensemble_forward", "weight_batch_size"]
 
@@ -54,13 +57,6 @@ def _data_batch_size(args: tuple) -> int:
 
 def _check_vmappable(target: nn.Module, what: str) -> None:
     for name, module in target.named_modules():
-        if isinstance(module, nn.RNNBase):
-            raise RuntimeError(
-                f"{what} runs the target under torch.func.vmap, but {name or 'the target'} is a fused "
-                f"{type(module).__name__} kernel, which vmap cannot batch. Use one weight set "
-                "for the batch (W == 1), or write the recurrence with nn.GRUCell/nn.LSTMCell or "
-                "Linear layers in a loop over time steps."
-            )
         if (target.training and isinstance(module, nn.modules.batchnorm._BatchNorm)
                 and module.track_running_stats):
             raise RuntimeError(
@@ -69,6 +65,12 @@ def _check_vmappable(target: nn.Module, what: str) -> None:
                 "batched. Put the target in eval mode (target.eval()), or build it with "
                 "track_running_stats=False, or use a GroupNorm/LayerNorm."
             )
+
+
+def _all_weights(target: nn.Module, weights: dict[str, Tensor], sets: int) -> dict[str, Tensor]:
+    """Generated weights plus the target's own (expanded, not copied) for the rest."""
+    return {name: weights[name] if name in weights else p.expand(sets, *p.shape)
+            for name, p in target.named_parameters()}
 
 
 def functional_forward(target: nn.Module, weights: dict[str, Tensor], *args, **kwargs):
@@ -98,6 +100,8 @@ def functional_forward(target: nn.Module, weights: dict[str, Tensor], *args, **k
         if len(args) == 1 and not kwargs and args[0].ndim == 2 and linear_stack(target):
             return single_forward(target, weights, args[0])
         return functional_call(target, {n: w[0] for n, w in weights.items()}, args, kwargs)
+    if isinstance(target, nn.RNNBase):   # its batch is dimension 1 unless batch_first
+        return recurrent_forward(target, _all_weights(target, weights, num_sets), *args, **kwargs)
     batch = _data_batch_size(args)
     if num_sets != batch:
         raise ValueError(
@@ -117,7 +121,8 @@ def functional_forward(target: nn.Module, weights: dict[str, Tensor], *args, **k
     def one(w, *xs):
         return functional_call(target, w, xs, kwargs)
 
-    out = vmap(one, in_dims=(0, *dims))(weights, *batched)
+    with vmappable_recurrent(target):
+        out = vmap(one, in_dims=(0, *dims))(weights, *batched)
     return torch.utils._pytree.tree_map(lambda t: t.squeeze(1) if isinstance(t, Tensor) else t, out)
 
 
@@ -144,9 +149,13 @@ def ensemble_forward(target: nn.Module, weights: dict[str, Tensor], *args, **kwa
     if (len(args) == 1 and not kwargs and isinstance(args[0], Tensor) and args[0].ndim == 2
             and linear_stack(target)):
         return stack_forward(target, weights, args[0], shared=True)
+    if isinstance(target, nn.RNNBase):
+        sets = weight_batch_size(weights)
+        return recurrent_ensemble(target, _all_weights(target, weights, sets), *args, **kwargs)
     _check_vmappable(target, "an ensemble call")
 
     def one(w):
         return functional_call(target, w, args, kwargs)
 
-    return vmap(one)(weights)
+    with vmappable_recurrent(target):
+        return vmap(one)(weights)

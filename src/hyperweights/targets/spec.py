@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 __all__ = ["ParamSpec", "SpecTable"]
 
@@ -179,6 +180,14 @@ class SpecTable:
         return f"SpecTable({len(self)} tensors, {self.total} scalars, {len(self.layers)} layers)"
 
 
-def param_count(module: nn.Module, trainable_only: bool = True) -> int:
-    """Number of (trainable) scalars in ``module``."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+def param_count(module: nn.Module | Iterable[Tensor], trainable_only: bool = True) -> int:
+    """Number of (trainable) scalars in ``module`` (or in an iterable of tensors); a tensor that
+    several modules share counts once.
+
+    Example:
+        >>> param_count(nn.Linear(3, 2)), param_count([torch.zeros(4, requires_grad=True)])
+        (8, 4)
+    """
+    tensors = module.parameters() if isinstance(module, nn.Module) else module
+    unique = {id(p): p for p in tensors}.values()
+    return sum(p.numel() for p in unique if p.requires_grad or not trainable_only)
