@@ -9,11 +9,13 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from torch import Tensor
 
+from ..io import checkpointable
 from ._base import HyperTabBase
 
 __all__ = ["HyperTabClassifier"]
 
 
+@checkpointable("tabular.HyperTabClassifier")
 class HyperTabClassifier(ClassifierMixin, HyperTabBase):
     """HyperTab (Wydmanski et al., 2023): a hypernetwork generates one small MLP per fixed random
     feature subset; the prediction averages the logits of all ``K`` views.
