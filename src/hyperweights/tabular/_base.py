@@ -144,6 +144,11 @@ class HyperTabBase(BaseEstimator):
                                                    and self.feature_scale > 0):
             raise ValueError(f"feature_scale must be a positive number or None (the core default), "
                              f"got {self.feature_scale!r}")
+        try:
+            torch.device(self.device)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"device must name a torch device (cpu, cuda, cuda:0, mps), got "
+                             f"{self.device!r}") from err
         if self.schedule not in _SCHEDULES:
             raise ValueError(f"schedule must be one of {_SCHEDULES}, got {self.schedule!r}: 'joint' "
                              "takes one Adam step on the mean loss of all views per minibatch, "
