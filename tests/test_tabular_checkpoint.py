@@ -56,3 +56,15 @@ def test_unfitted_estimator_and_a_target_are_clear_errors(path):
     hw.save(HyperTabClassifier(n_masks=2, epochs=1, random_state=0).fit(X, y), path)
     with pytest.raises(TypeError, match="without a target"):
         hw.load(path, torch.nn.Linear(2, 2))
+
+
+def test_evaluate_scores_classifiers_and_regressors():
+    from hyperweights.tabular import evaluate
+    X, y = load_iris(return_X_y=True)
+    clf = HyperTabClassifier(n_masks=4, epochs=5, random_state=0).fit(X, y)
+    scores = evaluate(clf, X, y)
+    assert scores["accuracy"] == pytest.approx(clf.score(X, y)) and scores["log_loss"] > 0
+    X, y = load_diabetes(return_X_y=True)
+    reg = HyperTabRegressor(n_masks=4, epochs=5, random_state=0).fit(X, y)
+    scores = evaluate(reg, X, y)
+    assert scores["r2"] == pytest.approx(reg.score(X, y)) and scores["rmse"] > 0

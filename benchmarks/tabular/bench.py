@@ -7,7 +7,8 @@ The collection, its one preprocessing and its development/report split are fixed
 - ``--only dev``: the development-half study that chooses HyperTab's defaults
   (:mod:`benchmarks.tabular.dev_study`) -> ``results/tabular/dev_study.json``.
 - ``--only full`` (default): every method on every fold of both halves -> ``results/tabular/bench.json``
-  and one critical-difference diagram per half (``results/tabular/cd_<half>.png``). The goal
+  (``bench_<half>.json`` with ``--half``) and one critical-difference diagram per half
+  (``results/tabular/cd_<half>.png``). The goal
   statuses (HyperTab's mean rank against every tree ensemble's, per half) are computed here.
 - ``--table PATH``: print the Markdown tables of a written JSON (the docs' tables come from it).
 """
@@ -225,7 +226,8 @@ def main(args) -> int:
                "results": results, "ranks": ranks, "reference": _reference_pairs(runs),
                "fit_time_ratio_ours_over": _fit_time_ratios(results), "goals": _goals(ranks),
                "folds": runs}
-    path = write_results(f"tabular/bench{suffix}", payload)
+    part = "" if args.half == "both" else f"_{args.half}"
+    path = write_results(f"tabular/bench{part}{suffix}", payload)
     for half, groups in ranks.items():
         if "classification_accuracy" in groups:
             g = groups["classification_accuracy"]
