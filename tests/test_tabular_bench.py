@@ -80,7 +80,7 @@ def test_dev_study_adopts_a_variant_only_when_it_wins_more_sets_than_it_loses():
     runs = {"iris": {dev_study.CURRENT: [fold(0.9), fold(0.8, 1)]},
             "tae": {dev_study.CURRENT: [fold(0.5)]},
             "sonar": {dev_study.CURRENT: [fold(0.7)]}}
-    better, worse = "core feature_scale", "K = 100"
+    better, worse = "core feature_scale", "no ReLU before output (128, 64)"
     runs["iris"][better], runs["tae"][better], runs["sonar"][better] = [fold(0.95)], [fold(0.55)], [fold(0.69)]
     runs["iris"][worse], runs["tae"][worse] = [fold(0.85), fold(0.8, 1)], [fold(0.5)]
     decision = dev_study._decide(runs)

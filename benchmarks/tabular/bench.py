@@ -54,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference-folds", type=int, default=1, help="its folds (the first ones)")
     parser.add_argument("--per-view-folds", type=int, default=1,
                         help="--only dev: folds on which the (costly) per-view schedule runs")
+    parser.add_argument("--per-view-max-rows", type=int, default=400,
+                        help="--only dev: the per-view schedule runs on sets with at most this many rows")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--table", default=None, help="print the tables of this JSON and exit")
 
@@ -201,7 +203,12 @@ def _goals(ranks: dict) -> dict:
 def main(args) -> int:
     torch.set_num_threads(1)                        # one thread for every method; in the JSON
     if args.table:
-        print(report(json.loads(Path(args.table).read_text())))
+        payload = json.loads(Path(args.table).read_text())
+        if "decision" in payload:
+            from benchmarks.tabular.dev_study import report as dev_report
+            print(dev_report(payload))
+        else:
+            print(report(payload))
         return 0
     protocol, suffix = _protocol(args), "_smoke" if args.smoke else ""
     names = _names(args)
@@ -210,7 +217,8 @@ def main(args) -> int:
     if args.only == "dev":
         from benchmarks.tabular.dev_study import run_dev_study
         dev = [n for n in names if split_half(n) == "development"]
-        out = run_dev_study(protocol, per_view_folds=args.per_view_folds, names=dev)
+        out = run_dev_study(protocol, per_view_folds=args.per_view_folds,
+                            per_view_max_rows=args.per_view_max_rows, names=dev)
         path = write_results(f"tabular/dev_study{suffix}", {"protocol": dataclasses.asdict(protocol), **out})
         print(json.dumps({v: {k: d[k] for k in ("wins", "losses", "mean_diff", "adopted")}
                           for v, d in out["decision"].items()}, indent=1))
