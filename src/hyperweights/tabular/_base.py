@@ -89,7 +89,7 @@ class _EarlyStopping:
 class HyperTabBase(BaseEstimator):
     """Shared parameters and the training loop (see :class:`HyperTabClassifier` for the docs)."""
 
-    def __init__(self, n_masks=100, subsample=0.5, hidden_dims=10, hypernet_hidden=(128, 64, 64),
+    def __init__(self, n_masks=100, subsample=0.5, hidden_dims=10, hypernet_hidden=(128, 64),
                  epochs=50, lr=3e-3, batch_size=128, weight_decay=0.0, standardize=True,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
                  schedule="joint", feature_scale=1.0, random_state=None, device="cpu", verbose=False):

@@ -66,7 +66,10 @@ class MaskEnsemble(nn.Module):
         mask: ``(K, d)`` 0/1 float masks, the hypernetwork's input.
         n_out: outputs of each target network (classes, or 1 for regression).
         hidden: hidden widths of the target network (the reference package: one layer of 10).
-        hypernet_hidden: hidden widths of the hypernetwork's MLP trunk (reference: 128, 64, 64).
+        hypernet_hidden: hidden widths of the hypernetwork's MLP trunk, a ReLU after each. The
+            default ``(128, 64)`` is the reference's function class: its trunk
+            ``128 -> ReLU -> 64 -> ReLU -> Linear(64, 64)`` has no activation before the output
+            layer, so its last two layers compose into one linear map.
         feature_scale: factor on the trunk's features before the head (None: the core default,
             ``1/sqrt(width)``).
 
@@ -85,7 +88,7 @@ class MaskEnsemble(nn.Module):
     """
 
     def __init__(self, index: Tensor, mask: Tensor, n_out: int, hidden: tuple[int, ...] = (10,),
-                 hypernet_hidden: tuple[int, ...] = (128, 64, 64), feature_scale: float | None = None):
+                 hypernet_hidden: tuple[int, ...] = (128, 64), feature_scale: float | None = None):
         super().__init__()
         if index.ndim != 2 or mask.ndim != 2 or index.shape[0] != mask.shape[0]:
             raise ValueError(f"index must be (K, s) and mask (K, d) with the same K; got "
