@@ -65,7 +65,7 @@ def create_trunk(name: str, **kwargs) -> Trunk:
 
     Example:
         >>> create_trunk("MLP", hidden=(32,), activation=None).get_config()
-        {'hidden': [32], 'activation': 'relu'}
+        {'hidden': [32], 'activation': 'relu', 'init': 'fan_in'}
     """
     return _create(Trunk, "trunk", name, kwargs)
 

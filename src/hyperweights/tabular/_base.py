@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import numbers
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -13,6 +14,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import Tensor
 
+from ..optim import make_optimizer
+from ..targets import param_count
+from ..training import TrainConfig, train_loop
+from .checkpoint import estimator_from_state, estimator_state
 from .ensemble import MaskEnsemble, ensemble_apply, views
 from .masks import feature_masks
 
@@ -20,6 +25,7 @@ __all__ = ["HyperTabBase", "check_finite_input"]
 
 # Rows per prediction chunk, so that the (K, rows, s) views stay small for large inputs.
 _PREDICT_ELEMENTS = 1 << 22
+_SCHEDULES = ("joint", "per_view")
 
 
 def check_finite_input(X: np.ndarray, what: str = "X") -> None:
@@ -44,13 +50,49 @@ def _hidden_tuple(value, name: str) -> tuple[int, ...]:
     return tuple(int(w) for w in widths)
 
 
+class _Stop(Exception):
+    """Raised by the early-stopping hook to end the training loop."""
+
+
+class _EarlyStopping:
+    """Validation loss of the view-averaged output after every epoch; keeps the best weights;
+    ``exhausted`` after ``patience`` epochs without improvement. Disabled without validation rows."""
+
+    def __init__(self, model: MaskEnsemble, x: Tensor, y: Tensor, val_idx, loss: Callable, patience: int):
+        self.enabled = val_idx is not None
+        self.model, self.loss, self.patience = model, loss, patience
+        if self.enabled:
+            val = torch.as_tensor(val_idx, device=x.device)
+            self.x, self.y = x[val], y[val]
+        self.best, self.best_state, self.stale = float("inf"), None, 0
+
+    def update(self) -> float:
+        """Score this epoch; returns the negated validation loss (higher is better)."""
+        with torch.no_grad():
+            value = self.loss(self.model(self.x).mean(0), self.y).item()
+        if value < self.best - 1e-6:
+            self.best, self.stale = value, 0
+            self.best_state = copy.deepcopy(self.model.state_dict())
+        else:
+            self.stale += 1
+        return -value
+
+    @property
+    def exhausted(self) -> bool:
+        return self.stale >= self.patience
+
+    def restore_best(self) -> None:
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+
+
 class HyperTabBase(BaseEstimator):
     """Shared parameters and the training loop (see :class:`HyperTabClassifier` for the docs)."""
 
-    def __init__(self, n_masks=100, subsample=0.5, hidden_dims=10, hypernet_hidden=(128, 64, 64),
+    def __init__(self, n_masks=100, subsample=0.5, hidden_dims=10, hypernet_hidden=(128, 64),
                  epochs=50, lr=3e-3, batch_size=128, weight_decay=0.0, standardize=True,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
-                 random_state=None, device="cpu", verbose=False):
+                 schedule="joint", feature_scale=1.0, random_state=None, device="cpu", verbose=False):
         self.n_masks = n_masks
         self.subsample = subsample
         self.hidden_dims = hidden_dims
@@ -63,6 +105,8 @@ class HyperTabBase(BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.schedule = schedule
+        self.feature_scale = feature_scale
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -96,6 +140,19 @@ class HyperTabBase(BaseEstimator):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if not isinstance(self.weight_decay, numbers.Real) or self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.feature_scale is not None and not (isinstance(self.feature_scale, numbers.Real)
+                                                   and self.feature_scale > 0):
+            raise ValueError(f"feature_scale must be a positive number or None (the core default), "
+                             f"got {self.feature_scale!r}")
+        try:
+            torch.device(self.device)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"device must name a torch device (cpu, cuda, cuda:0, mps), got "
+                             f"{self.device!r}") from err
+        if self.schedule not in _SCHEDULES:
+            raise ValueError(f"schedule must be one of {_SCHEDULES}, got {self.schedule!r}: 'joint' "
+                             "takes one Adam step on the mean loss of all views per minibatch, "
+                             "'per_view' one step per view (the reference package)")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
 
@@ -144,11 +201,12 @@ class HyperTabBase(BaseEstimator):
         # state is unchanged afterwards and the result depends only on random_state.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = MaskEnsemble(index, mask, n_out, hidden, hyper_hidden)
+            model = MaskEnsemble(index, mask, n_out, hidden, hyper_hidden, self.feature_scale)
         model = model.to(device=device, dtype=torch.float32)
-        self.model_ = self._train(model, x, targets, train_idx, val_idx, gen)
+        self.model_ = self._train(model, x, targets, train_idx, val_idx, gen, seed)
         with torch.no_grad():
             self.weights_ = {n: w.to(torch.float64) for n, w in self.model_.generate().items()}
+        self.n_params_ = param_count(self.model_)
         return self
 
     def _validation_split(self, y: np.ndarray, seed: int):
@@ -160,45 +218,62 @@ class HyperTabBase(BaseEstimator):
         except ValueError:  # a class too rare to stratify: fall back to a plain split
             return train_test_split(idx, test_size=self.validation_fraction, random_state=seed)
 
-    def _train(self, model: MaskEnsemble, x: Tensor, y: Tensor, train_idx, val_idx, gen):
-        params = list(model.parameters())
-        fused = x.device.type == "cpu" or x.device.type == "cuda"
-        opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay, fused=fused)
+    def _train(self, model: MaskEnsemble, x: Tensor, y: Tensor, train_idx, val_idx, gen, seed: int):
+        """Train with the core :func:`~hyperweights.training.train_loop`; returns the model.
+
+        One optimizer step is one minibatch (``joint``: the mean loss of all ``K`` views, one
+        batched call) or one view of one minibatch (``per_view``, the reference: ``K`` steps per
+        minibatch, the views in a random order). Step ``i`` is located as (epoch, minibatch, view);
+        a new epoch draws a new row order, a new minibatch (``per_view``) a new view order, both
+        from ``gen``. Early stopping ends the loop from its ``after_step`` hook.
+        """
         train = torch.as_tensor(train_idx, device=x.device)
-        xv = yv = None
-        if val_idx is not None:
-            val = torch.as_tensor(val_idx, device=x.device)
-            xv, yv = x[val], y[val]
-        best, best_state, stale = float("inf"), None, 0
+        per_view = self.schedule == "per_view"
+        views_per_batch = model.n_masks if per_view else 1
+        steps_per_epoch = -(-len(train) // self.batch_size) * views_per_batch
+        state = {"order": train, "views": None, "view_order": [], "total": 0.0, "steps": 0}
         self.loss_curve_, self.validation_scores_ = [], []
-        model.train()
-        for epoch in range(self.epochs):
-            order = train[torch.randperm(len(train), generator=gen).to(x.device)]
-            total = 0.0
-            for batch in order.split(self.batch_size):
+
+        def step(i: int) -> Tensor:
+            within = i % steps_per_epoch
+            if within == 0:
+                state["order"] = train[torch.randperm(len(train), generator=gen).to(x.device)]
+                state["total"] = 0.0
+            b, v = divmod(within, views_per_batch)
+            batch = state["order"][b * self.batch_size:(b + 1) * self.batch_size]
+            if not per_view:
                 loss = self._loss(model(x[batch]), y[batch])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(batch)
-            self.loss_curve_.append(total / len(train))
-            if xv is not None:
-                with torch.no_grad():
-                    val_loss = self._ensemble_loss(model(xv).mean(0), yv).item()
-                self.validation_scores_.append(-val_loss)
-                if val_loss < best - 1e-6:
-                    best, stale = val_loss, 0
-                    best_state = copy.deepcopy(model.state_dict())
-                else:
-                    stale += 1
-                    if stale >= self.n_iter_no_change:
-                        break
-            if self.verbose:
-                msg = f"epoch {epoch + 1}/{self.epochs} train loss {self.loss_curve_[-1]:.4f}"
-                print(msg + (f" val loss {val_loss:.4f}" if xv is not None else ""))
-        self.n_iter_ = epoch + 1
-        if best_state is not None:
-            model.load_state_dict(best_state)
+            else:
+                if v == 0:        # the views of this minibatch, gathered once for its K steps
+                    state["views"] = views(x[batch], model.index)
+                    state["view_order"] = torch.randperm(model.n_masks, generator=gen).tolist()
+                loss = self._loss(model.forward_view(state["views"], state["view_order"][v]), y[batch])
+            state["total"] += loss.detach() * (len(batch) / views_per_batch)
+            state["steps"] += 1
+            return loss
+
+        stopper = _EarlyStopping(model, x, y, val_idx, self._ensemble_loss, self.n_iter_no_change)
+
+        def after_step(i: int) -> None:
+            if (i + 1) % steps_per_epoch:
+                return
+            self.loss_curve_.append(float(state["total"]) / len(train))
+            if stopper.enabled:
+                self.validation_scores_.append(stopper.update())
+                if stopper.exhausted:
+                    raise _Stop
+
+        config = TrainConfig(lr=self.lr, batch_size=self.batch_size, seed=seed,
+                             progress=bool(self.verbose), device=str(x.device))
+        optimizer = make_optimizer(model.parameters(), self.lr, weight_decay=self.weight_decay)
+        model.train()
+        try:
+            train_loop(step, optimizer, config, total_steps=self.epochs * steps_per_epoch, model=model,
+                       after_step=after_step, generators=[gen], desc="HyperTab")
+        except _Stop:
+            pass
+        self.n_iter_, self.n_steps_ = len(self.loss_curve_), state["steps"]
+        stopper.restore_best()
         return model.eval()
 
     # ------------------------------------------------------------------ predict
@@ -215,6 +290,16 @@ class HyperTabBase(BaseEstimator):
             out = [ensemble_apply(weights, self.model_.layer_names, views(chunk, index)).mean(0)
                    for chunk in x.split(rows)]
         return torch.cat(out, dim=1).T.numpy() if out else np.zeros((0, self.model_.n_out))
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint_state(self) -> tuple[dict[str, Tensor], dict]:
+        """The core checkpoint protocol (``hw.save(estimator, path)``); needs a fitted estimator."""
+        return estimator_state(self)
+
+    @classmethod
+    def from_checkpoint(cls, tensors: dict[str, Tensor], config: dict, **overrides):
+        """Rebuild the fitted estimator (``hw.load(path)``); ``overrides`` change parameters."""
+        return estimator_from_state(cls, tensors, config, overrides)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

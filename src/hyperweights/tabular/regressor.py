@@ -9,11 +9,13 @@ import torch.nn.functional as F
 from sklearn.base import RegressorMixin
 from torch import Tensor
 
+from ..io import checkpointable
 from ._base import HyperTabBase
 
 __all__ = ["HyperTabRegressor"]
 
 
+@checkpointable("tabular.HyperTabRegressor")
 class HyperTabRegressor(RegressorMixin, HyperTabBase):
     """HyperTab for a real-valued target: every view's network predicts the standardized target
     (mean squared error), and the prediction averages the ``K`` views.
