@@ -55,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="char-LM optimizer steps per model")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
+    parser.add_argument("--tag", default="", help="suffix of the result file name (e.g. _lm_seed1)")
 
 
 # ---------------------------------------------------------------------------------- recurrent
@@ -213,7 +214,7 @@ def _plot(lm: dict, path) -> None:
 def main(args) -> int:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    name = "sequence_smoke" if args.smoke else "sequence"
+    name = ("sequence_smoke" if args.smoke else "sequence") + args.tag
     payload: dict = {"threads": args.threads, "device": str(device)}
     tic = time.perf_counter()
     if "recurrent" in args.parts:
