@@ -356,6 +356,11 @@ CASES = [
         hnet().specs, {}), ValueError, "has no theta0 to load"),
     ("mip_missing_state", lambda: (lambda h: h.parametrization.load_theta0(h.specs, {}))(
         hnet(parametrization=hw.MIP())), KeyError, "the state dict lacks generated parameter(s)"),
+    ("mip_wrong_shape_state", lambda: (lambda h: h.parametrization.load_theta0(
+        h.specs, {s.name: torch.zeros(2, 2) for s in h.specs}))(hnet(parametrization=hw.MIP())),
+     ValueError, "do not have the generated parameters' shapes"),
+    ("mip_state_not_a_dict", lambda: (lambda h: h.parametrization.load_theta0(h.specs, [1, 2]))(
+        hnet(parametrization=hw.MIP())), TypeError, "takes the target's state_dict"),
     ("parametrization_no_forward", lambda: hnet(parametrization=type(
         "_NoForward", (hw.Parametrization,), {})())(1), NotImplementedError,
      "_NoForward must implement forward(flat) -> flat"),

@@ -113,9 +113,17 @@ class MIP(Parametrization):
         """Set ``theta0`` from a (pretrained) ``state_dict`` of the target."""
         if not self.residual:
             raise ValueError("MIP(residual=False) has no theta0 to load; use MIP(residual=True)")
+        if not isinstance(state, dict):
+            raise TypeError(f"load_theta0 takes the target's state_dict (a dict of tensors), got "
+                            f"{type(state).__name__}")
         missing = [s.name for s in specs if s.name not in state]
         if missing:
             raise KeyError(f"the state dict lacks generated parameter(s) {missing}")
+        wrong = [f"{s.name}: expected {tuple(s.shape)}, got {tuple(state[s.name].shape)}"
+                 for s in specs if tuple(state[s.name].shape) != tuple(s.shape)]
+        if wrong:
+            raise ValueError("the state dict's tensors do not have the generated parameters' shapes "
+                             f"(a state_dict of another architecture?): {'; '.join(wrong)}")
         self.theta0.copy_(torch.cat([state[s.name].reshape(-1) for s in specs]))
 
     def describe(self) -> str:
