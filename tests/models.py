@@ -348,3 +348,21 @@ def index_condition(cond, i: int):
     if isinstance(cond, Tensor) and cond.ndim >= 1 and cond.shape[0] > 1:
         return cond[i:i + 1]
     return cond
+
+
+def seq() -> nn.Sequential:
+    """The small target of the reliability and bad-input suites: 4 -> 8 -> 3, seeded."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+class Custom(nn.Module):
+    """A target that is not an nn.Sequential: it runs through functional_call / vmap, not the MLP
+    fast path, and its input width is not known in advance."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(x)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from models import one_thread  # noqa: E402, F401  (autouse fixture)
+from models import Custom, one_thread, seq  # noqa: E402, F401  (one_thread: autouse fixture)
 
 import hyperweights as hw  # noqa: E402
 from hyperweights import cli  # noqa: E402
@@ -24,21 +24,6 @@ NAN = float("nan")
 
 
 # ----------------------------------------------------------------- fixtures (fresh per call)
-def seq():
-    """The issue's target: 4 -> 8 -> 3."""
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
-
-
-class Custom(nn.Module):
-    """A target that is not an nn.Sequential, so its input width is not known in advance."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(4, 3)
-
-    def forward(self, x):
-        return self.fc(x)
 
 
 def hnet(condition=None, target=None, **kwargs):

@@ -8,27 +8,13 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from models import one_thread  # noqa: E402, F401  (autouse fixture)
+from models import Custom, one_thread, seq  # noqa: E402, F401  (one_thread: autouse fixture)
 
 import hyperweights as hw  # noqa: E402
 
 NAN = float("nan")
 
 
-def seq():
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
-
-
-class Custom(nn.Module):
-    """Not an nn.Sequential: runs through functional_call / vmap, not the MLP fast path."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(4, 3)
-
-    def forward(self, x):
-        return self.fc(x)
 
 
 # ----------------------------------------------------------------- 1. misspelt weight names
