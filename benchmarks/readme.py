@@ -209,6 +209,17 @@ def _sequence_headline(ctx: Context) -> str:
     return text
 
 
+def sequence_lm(ctx: Context) -> str:
+    rows = []
+    for path in sorted(ctx.results.glob("sequence/sequence_lm_seed[0-9].json")):
+        lm = ctx.load(f"sequence/{path.name}")["lm"]
+        for r in lm["runs"]:
+            rows.append({"seed": r["seed"], "model": r["cell"], "hidden": r["hidden"],
+                         "params": f"{r['params']:,}", "test BPC": f"{r['test_bpc']:.3f}",
+                         "ms / step": r["ms_per_step"]})
+    return markdown_table(rows)
+
+
 APPLICATIONS = (  # area, module, document, headline
     ("core: any `nn.Module`, every design axis", "hyperweights", "docs/results.md", _core_headline),
     ("continual learning", "hyperweights.continual", "docs/continual.md", _continual_headline),
@@ -229,6 +240,7 @@ TABLES: dict[str, Callable[[Context], str]] = {
     "applications": applications, "core-machine": core_machine, "core-training": core_training,
     "core-default-seeds": core_default_seeds, "core-per-sample": core_per_sample,
     "core-ensemble": core_ensemble, "core-goals": core_goals, "demo": demo,
+    "sequence-lm": sequence_lm,
 }
 
 
