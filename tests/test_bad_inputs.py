@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
+from bad_input_table import assert_clear_error, table  # noqa: E402
 from models import Custom, one_thread, seq  # noqa: E402, F401  (one_thread: autouse fixture)
 
 import hyperweights as hw  # noqa: E402
@@ -413,11 +414,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("call,error,phrase", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@table(CASES)
 def test_bad_input_is_a_clear_error(call, error, phrase):
-    with pytest.raises(error) as info:
-        call()
-    assert phrase in str(info.value), f"message lacks {phrase!r}: {info.value}"
+    assert_clear_error(call, error, phrase)
 
 
 CLI_CASES = [

@@ -1,6 +1,9 @@
 """Bad input to the continual API: one row per case (what is called, the exception, a phrase of its
 helpful part). Every error names what was expected and how to fix it, at the public boundary."""
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -10,6 +13,9 @@ from hyperweights import cli
 from hyperweights.continual import (HNET, ContinualConfig, FineTune, HyperInterval, Joint,
                                     OutputRegularizer, SeparateNetworks, evaluate, fit)
 from hyperweights.data.protocols import make_protocol
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bad_input_table import assert_clear_error, table  # noqa: E402
 
 CLASSES = [[0, 1], [2, 3]]
 
@@ -117,11 +123,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("call, error, phrase", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@table(CASES)
 def test_bad_input_is_a_clear_error(call, error, phrase):
-    with pytest.raises(error) as info:
-        call()
-    assert phrase in str(info.value)
+    assert_clear_error(call, error, phrase)
 
 
 def test_a_target_that_is_not_an_mlp_must_be_passed_to_load(tmp_path):

@@ -1,6 +1,9 @@
 """Bad input to the hyperparameter application: one row per case, the exception type and the
 helpful part of its message (what was expected, what was received or how to fix it)."""
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -10,6 +13,9 @@ from hyperweights.hyperparams import (ConditionedModel, Hyperparameter, Hyperpar
                                       HyperparamsConfig, ModelStack, StnConv2d, StnHyperparameters,
                                       StnLinear, StnMLP, StnModel, StnTrainer, cutout, dropout, evaluate,
                                       fit, l2_penalty)
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bad_input_table import assert_clear_error, table  # noqa: E402
 
 
 def _space():
@@ -137,9 +143,6 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("call, error, phrase", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@table(CASES)
 def test_bad_input_raises_a_clear_error(call, error, phrase):
-    with pytest.raises(error) as info:
-        call()
-    message = info.value.args[0] if info.value.args else ""
-    assert phrase in str(message), f"{phrase!r} not in {message!r}"
+    assert_clear_error(call, error, phrase)
