@@ -121,3 +121,43 @@ def test_config_round_trips_through_dict_and_cli():
 def test_fit_result_fields():
     r = FitResult(losses=[1.0], seconds=0.5, steps=1)
     assert r.extra == {}
+
+
+def test_after_step_returning_true_ends_the_run_and_writes_the_checkpoint(tmp_path):
+    w = torch.nn.Parameter(torch.ones(1))
+    path = str(tmp_path / "run.safetensors")
+    result = train_loop(lambda i: w.square().sum(), hw.make_optimizer([w], 1e-2),
+                        TrainConfig(progress=False, checkpoint_path=path), total_steps=50,
+                        model=torch.nn.ParameterList([w]), after_step=lambda i: i == 6)
+    assert result.steps == 7 and len(result.losses) == 7
+    from hyperweights._files import load_tensors
+    assert load_tensors(path)[1]["step"] == 7
+
+
+def test_extra_state_is_checkpointed_and_restored(tmp_path):
+    path = str(tmp_path / "run.safetensors")
+
+    def run(crash_at=None, resume=False):
+        torch.manual_seed(0)
+        main, side = torch.nn.Linear(3, 1), torch.nn.Linear(3, 1)
+        side_opt = hw.make_optimizer(side.parameters(), 1e-2)
+        x = torch.randn(16, 3)
+
+        def after(i):                      # a companion trained in the hook, as a GAN's discriminator
+            if i == crash_at:
+                raise KeyboardInterrupt
+            side_opt.zero_grad()
+            side(x).square().mean().backward()
+            side_opt.step()
+
+        cfg = TrainConfig(progress=False, checkpoint_every=3, checkpoint_path=path, resume=resume)
+        train_loop(lambda i: main(x).square().mean(), hw.make_optimizer(main.parameters(), 1e-2), cfg,
+                   total_steps=10, model=torch.nn.ModuleList([main, side]), after_step=after,
+                   extra_state={"side_optimizer": side_opt})
+        return side
+
+    straight = run()
+    with pytest.raises(KeyboardInterrupt):
+        run(crash_at=7)
+    resumed = run(resume=True)
+    assert torch.equal(straight.weight, resumed.weight)

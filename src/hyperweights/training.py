@@ -170,10 +170,12 @@ def _progress(total: int, initial: int, desc: str, enabled: bool):
 
 
 def _write_checkpoint(path: Path, step: int, model: nn.Module, optimizer, scheduler, generators,
-                      losses: list[float], seconds: float, settings: dict) -> None:
+                      extra: dict, losses: list[float], seconds: float, settings: dict) -> None:
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     opt_tensors, opt_skeleton = pack_state(optimizer.state_dict(), "optim")
     tensors.update(opt_tensors)
+    extra_tensors, extra_skeleton = pack_state({k: v.state_dict() for k, v in extra.items()}, "extra")
+    tensors.update(extra_tensors)
     sched_skeleton = None
     if scheduler is not None:
         sched_tensors, sched_skeleton = pack_state(scheduler.state_dict(), "sched")
@@ -184,10 +186,10 @@ def _write_checkpoint(path: Path, step: int, model: nn.Module, optimizer, schedu
     tensors["losses"] = torch.tensor(losses, dtype=torch.float64)
     save_tensors(path, tensors, {"kind": TRAINING_KIND, "step": step, "seconds": seconds,
                                  "settings": settings, "optim": opt_skeleton, "sched": sched_skeleton,
-                                 "generators": len(generators)})
+                                 "extra": extra_skeleton, "generators": len(generators)})
 
 
-def _read_checkpoint(path: Path, model: nn.Module, optimizer, scheduler, generators,
+def _read_checkpoint(path: Path, model: nn.Module, optimizer, scheduler, generators, extra: dict,
                      settings: dict) -> tuple[int, list[float], float]:
     if not path.is_file():
         raise FileNotFoundError(f"resume=True but there is no checkpoint at {path}; start without "
@@ -206,6 +208,11 @@ def _read_checkpoint(path: Path, model: nn.Module, optimizer, scheduler, generat
     optimizer.load_state_dict(unpack_state(tensors, meta["optim"]))
     if scheduler is not None and meta["sched"] is not None:
         scheduler.load_state_dict(unpack_state(tensors, meta["sched"]))
+    stored_extra = unpack_state(tensors, meta.get("extra", {"__dict__": []}))
+    if set(stored_extra) != set(extra):
+        raise ValueError(f"{path} stored extra state {sorted(stored_extra)}, this run has {sorted(extra)}")
+    for name, obj in extra.items():
+        obj.load_state_dict(stored_extra[name])
     torch.set_rng_state(tensors["rng.torch"])
     for i, gen in enumerate(generators):
         gen.set_state(tensors[f"rng.generator.{i}"])
@@ -214,8 +221,9 @@ def _read_checkpoint(path: Path, model: nn.Module, optimizer, scheduler, generat
 
 def train_loop(step: Callable[[int], Tensor], optimizer: torch.optim.Optimizer, config: TrainConfig, *,
                total_steps: int, model: nn.Module, scheduler=None,
-               after_step: Callable[[int], None] | None = None,
-               generators: Sequence[torch.Generator] = (), settings: dict | None = None,
+               after_step: Callable[[int], bool | None] | None = None,
+               generators: Sequence[torch.Generator] = (), extra_state: dict | None = None,
+               settings: dict | None = None,
                clip_grad_norm: float | None = None, desc: str = "training") -> FitResult:
     """Take ``total_steps`` optimizer steps of ``step(i) -> loss``, with progress, checkpoints, resume.
 
@@ -228,8 +236,11 @@ def train_loop(step: Callable[[int], Tensor], optimizer: torch.optim.Optimizer, 
         total_steps: optimizer steps of the whole run.
         model: the module whose ``state_dict()`` is checkpointed (everything that trains).
         scheduler: an LR scheduler stepped after every optimizer step (checkpointed too).
-        after_step: called after every optimizer step with ``i`` (e.g. a discriminator update).
+        after_step: called after every optimizer step with ``i`` (e.g. a discriminator update);
+            returning ``True`` ends the run there (early stopping; ``FitResult.steps`` says where).
         generators: random generators whose states are checkpointed and restored.
+        extra_state: more objects with ``state_dict`` / ``load_state_dict`` that a resumed run
+            needs, by name (e.g. a discriminator's optimizer stepped in ``after_step``).
         settings: JSON that must match on resume (default ``config.settings()``); add the model's
             config to it.
         clip_grad_norm: clip the gradient norm of ``model``'s parameters to this value before each
@@ -247,9 +258,11 @@ def train_loop(step: Callable[[int], Tensor], optimizer: torch.optim.Optimizer, 
         raise ValueError(f"total_steps must be a non-negative integer, got {total_steps!r}")
     settings = dict(config.settings() if settings is None else settings, total_steps=total_steps)
     path = Path(config.checkpoint_path) if config.checkpoint_path is not None else None
+    extra = dict(extra_state or {})
     start, losses, before = 0, [], 0.0
     if config.resume:
-        start, losses, before = _read_checkpoint(path, model, optimizer, scheduler, generators, settings)
+        start, losses, before = _read_checkpoint(path, model, optimizer, scheduler, generators, extra,
+                                                 settings)
     bar = _progress(total_steps, start, desc, config.progress)
     pending: list[Tensor] = []          # losses stay on the device until a checkpoint or the end
     tic = time.perf_counter()
@@ -272,8 +285,7 @@ def train_loop(step: Callable[[int], Tensor], optimizer: torch.optim.Optimizer, 
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        if after_step is not None:
-            after_step(i)
+        stop = after_step is not None and after_step(i) is True
         pending.append(loss.detach())
         if len(pending) >= 100:           # one device sync per 100 steps catches a NaN early
             flush()
@@ -282,11 +294,14 @@ def train_loop(step: Callable[[int], Tensor], optimizer: torch.optim.Optimizer, 
             if i % 50 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
         done = i + 1
-        if path is not None and (done == total_steps or config.checkpoint_every and done % config.checkpoint_every == 0):
+        last = stop or done == total_steps
+        if path is not None and (last or config.checkpoint_every and done % config.checkpoint_every == 0):
             flush()
-            _write_checkpoint(path, done, model, optimizer, scheduler, generators, losses,
+            _write_checkpoint(path, done, model, optimizer, scheduler, generators, extra, losses,
                               before + time.perf_counter() - tic, settings)
+        if stop:
+            break
     flush()
     if bar is not None:
         bar.close()
-    return FitResult(losses=losses, seconds=before + time.perf_counter() - tic, steps=total_steps)
+    return FitResult(losses=losses, seconds=before + time.perf_counter() - tic, steps=len(losses))

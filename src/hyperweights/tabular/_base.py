@@ -50,10 +50,6 @@ def _hidden_tuple(value, name: str) -> tuple[int, ...]:
     return tuple(int(w) for w in widths)
 
 
-class _Stop(Exception):
-    """Raised by the early-stopping hook to end the training loop."""
-
-
 class _EarlyStopping:
     """Validation loss of the view-averaged output after every epoch; keeps the best weights;
     ``exhausted`` after ``patience`` epochs without improvement. Disabled without validation rows."""
@@ -254,24 +250,20 @@ class HyperTabBase(BaseEstimator):
 
         stopper = _EarlyStopping(model, x, y, val_idx, self._ensemble_loss, self.n_iter_no_change)
 
-        def after_step(i: int) -> None:
+        def after_step(i: int) -> bool:
             if (i + 1) % steps_per_epoch:
-                return
+                return False
             self.loss_curve_.append(float(state["total"]) / len(train))
             if stopper.enabled:
                 self.validation_scores_.append(stopper.update())
-                if stopper.exhausted:
-                    raise _Stop
+            return stopper.enabled and stopper.exhausted
 
         config = TrainConfig(lr=self.lr, batch_size=self.batch_size, seed=seed,
                              progress=bool(self.verbose), device=str(x.device))
         optimizer = make_optimizer(model.parameters(), self.lr, weight_decay=self.weight_decay)
         model.train()
-        try:
-            train_loop(step, optimizer, config, total_steps=self.epochs * steps_per_epoch, model=model,
-                       after_step=after_step, generators=[gen], desc="HyperTab")
-        except _Stop:
-            pass
+        train_loop(step, optimizer, config, total_steps=self.epochs * steps_per_epoch, model=model,
+                   after_step=after_step, generators=[gen], desc="HyperTab")
         self.n_iter_, self.n_steps_ = len(self.loss_curve_), state["steps"]
         stopper.restore_best()
         return model.eval()

@@ -193,27 +193,6 @@ class _EpochBatches:
         return idx[0] if self.streams == 1 else idx
 
 
-class _Alternating:
-    """The model's optimizer (stepped by ``train_loop``) and a companion's (stepped in
-    ``after_step``), checkpointed together so that a resumed GAN-regularised run continues exactly."""
-
-    def __init__(self, main: torch.optim.Optimizer, companion: torch.optim.Optimizer):
-        self.main, self.companion = main, companion
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self.main.zero_grad(set_to_none=set_to_none)
-
-    def step(self) -> None:
-        self.main.step()
-
-    def state_dict(self) -> dict:
-        return {"main": self.main.state_dict(), "companion": self.companion.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.main.load_state_dict(state["main"])
-        self.companion.load_state_dict(state["companion"])
-
-
 def fit(model: Predictive, x: Tensor, y: Tensor, config: UncertaintyConfig | None = None) -> FitResult:
     """Train ``model`` on ``x: (N, in_features)`` and integer classes ``y: (N,)``.
 
@@ -255,10 +234,11 @@ def fit(model: Predictive, x: Tensor, y: Tensor, config: UncertaintyConfig | Non
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total)
     state = nn.ModuleDict({"model": model, **goal.companions})
     model.train()
-    result = train_loop(lambda i: goal.loss(batches(i)),
-                        optimizer if goal.companion_optimizer is None else _Alternating(optimizer, goal.companion_optimizer),
-                        config, total_steps=total, model=state, scheduler=scheduler, after_step=goal.after_step,
-                        generators=goal.generators, settings={**config.settings(), "model": type(model).__name__},
+    companion = {} if goal.companion_optimizer is None else {"companion_optimizer": goal.companion_optimizer}
+    result = train_loop(lambda i: goal.loss(batches(i)), optimizer, config, total_steps=total,
+                        model=state, scheduler=scheduler, after_step=goal.after_step,
+                        generators=goal.generators, extra_state=companion,
+                        settings={**config.settings(), "model": type(model).__name__},
                         desc=type(model).__name__)
     result.extra.update(goal.companions)
     return result
