@@ -42,6 +42,14 @@ BENCHMARKS = {
     "hyperparams": ("benchmarks.hyperparams.bench", "sweep fidelity, Self-Tuning Networks, MIP study"),
     "tabular": ("benchmarks.tabular.bench", "HyperTab vs trees, MLP and the reference package"),
     "sequence": ("benchmarks.sequence.bench", "recurrent targets per sample, HyperLSTM char-LM"),
+    "graph": ("benchmarks.graph.bench", "graph hypernetworks on unseen architectures (GHN, LoGAH)"),
+    "federated": ("benchmarks.federated.bench", "pFedHN / HyperFL vs FedAvg and Local, on Flower"),
+    "adapters": ("benchmarks.adapters.bench", "generated LoRA / adapters for a frozen transformer"),
+    "physics": ("benchmarks.physics.bench", "HyPINO-style PINNs vs per-PDE and Reptile PINNs"),
+    "pruning": ("benchmarks.pruning.bench", "MetaPruning search vs uniform and L1 pruning"),
+    "zeroshot": ("benchmarks.zeroshot.bench", "classifiers for unseen classes from descriptions"),
+    "rl": ("benchmarks.rl.bench", "task-conditioned policies on held-out physics"),
+    "diffusion": ("benchmarks.diffusion.bench", "weight diffusion (D2NWG) from a model zoo"),
 }
 
 
