@@ -6,6 +6,10 @@ Three parts, each with its goals computed here and written into ``results/sequen
   ``nn.LSTM`` targets, against a Python loop over weight sets calling the fused kernel, and against a
   hand-written batched recurrence of the same math (interleaved medians, one process).
   Goals: >= 10x the loop, within 1.5x of the hand-written recurrence.
+- ``attention``: per-sample and ensemble weights for an ``nn.TransformerEncoderLayer`` target
+  (the composite path, no batching fallback) against a Python loop of fused calls and against
+  ``vmap`` with torch's fused fast path left on (which falls back to a per-sample loop and warns);
+  outputs checked equal, times measured (no goal).
 - ``step``: HyperLSTM training-step time over the LayerNorm-LSTM's at equal hidden size (goal <= 2x).
 - ``compile``: the HyperLSTM training step with the cell's ``step`` under ``torch.compile``: compile
   seconds and the speed ratio over eager (measured, no goal; not in the default parts).
@@ -31,7 +35,7 @@ from hyperweights.sequence import CharLM, SequenceConfig, evaluate, fit
 
 __all__ = ["add_arguments", "main", "LMConfig"]
 
-PARTS = ("recurrent", "step", "compile", "lm")
+PARTS = ("recurrent", "attention", "step", "compile", "lm")
 
 
 @dataclass
@@ -122,6 +126,50 @@ def _recurrent(smoke: bool, device: torch.device) -> list[dict]:
             rows.append(row)
             print(f"  {row['target']} {form}: {row['speedup_vs_loop']}x the loop, "
                   f"{row['x_hand_written']}x the hand-written recurrence", flush=True)
+    return rows
+
+
+# ---------------------------------------------------------------------------------- attention
+def _attention(smoke: bool, device: torch.device) -> list[dict]:
+    import warnings
+
+    from torch.func import vmap
+    batch, members, steps, width = (4, 3, 5, 16) if smoke else (64, 32, 20, 64)
+    layer = nn.TransformerEncoderLayer(width, 4, 2 * width, dropout=0.0, batch_first=True).to(device).eval()
+    x = torch.randn(batch, steps, width, device=device)
+    rows = []
+    for form, sets in (("per-sample", batch), ("ensemble", members)):
+        w = {n: p.detach() + 0.02 * torch.randn(sets, *p.shape, device=device)
+             for n, p in layer.named_parameters()}
+        if form == "per-sample":
+            ours = lambda: hw.functional_forward(layer, w, x)                          # noqa: E731
+            loop = lambda: torch.cat([functional_call(layer, {n: t[i] for n, t in w.items()},  # noqa: E731
+                                                      (x[i:i + 1],)) for i in range(batch)])
+            fallback_call = lambda: vmap(lambda p, xi: functional_call(layer, p, (xi,)))(w, x[:, None])[:, 0]  # noqa: E731
+        else:
+            ours = lambda: hw.ensemble_forward(layer, w, x)                            # noqa: E731
+            loop = lambda: torch.stack([functional_call(layer, {n: t[k] for n, t in w.items()},  # noqa: E731
+                                                        (x,)) for k in range(members)])
+            fallback_call = lambda: vmap(lambda p: functional_call(layer, p, (x,)))(w)  # noqa: E731
+
+        def fallback(call=fallback_call):
+            with warnings.catch_warnings():   # torch's "performance drop ... batching rule" warning:
+                warnings.simplefilter("ignore")   # this reference is the fallback it announces
+                return call()
+
+        with torch.no_grad():
+            torch.testing.assert_close(ours(), loop(), atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(ours(), fallback(), atol=1e-4, rtol=1e-4)
+            times = interleaved({"ours": ours, "loop": loop, "fallback": fallback},
+                                rounds=3 if smoke else 15, warmup=1 if smoke else 3)
+        row = {"target": f"nn.TransformerEncoderLayer({width}, 4, {2 * width})", "form": form,
+               "sets": sets, "batch": batch, "steps": steps, "ours_ms": round(times["ours"], 3),
+               "loop_ms": round(times["loop"], 3), "vmap_fallback_ms": round(times["fallback"], 3),
+               "speedup_vs_loop": round(times["loop"] / times["ours"], 2),
+               "x_vmap_fallback": round(times["ours"] / times["fallback"], 3)}
+        rows.append(row)
+        print(f"  {row['target']} {form}: {row['speedup_vs_loop']}x the loop, "
+              f"{row['x_vmap_fallback']}x torch's vmap fallback", flush=True)
     return rows
 
 
@@ -271,6 +319,9 @@ def main(args) -> int:
     if "recurrent" in args.parts:
         print("[sequence] recurrent targets: per-sample and ensemble weights", flush=True)
         payload["recurrent"] = _recurrent(args.smoke, device)
+    if "attention" in args.parts:
+        print("[sequence] attention targets: per-sample and ensemble weights", flush=True)
+        payload["attention"] = _attention(args.smoke, device)
     if "step" in args.parts:
         print("[sequence] HyperLSTM vs LayerNorm-LSTM training step", flush=True)
         payload["step"] = _step_time(args.smoke, device)
@@ -292,6 +343,9 @@ def main(args) -> int:
     if "recurrent" in payload:
         print(markdown_table(payload["recurrent"], ["target", "form", "sets", "ours_ms", "loop_ms",
                                                     "hand_written_ms", "speedup_vs_loop", "x_hand_written"]))
+    if "attention" in payload:
+        print(markdown_table(payload["attention"], ["target", "form", "sets", "ours_ms", "loop_ms",
+                                                    "vmap_fallback_ms", "speedup_vs_loop", "x_vmap_fallback"]))
     if "lm" in payload:
         print(markdown_table(payload["lm"]["runs"], ["seed", "cell", "hidden", "params", "test_bpc",
                                                      "ms_per_step", "tokens_per_s"]))
