@@ -4,15 +4,25 @@ Why: the fused recurrent kernels (``_VF.lstm`` …) take one weight set, so ``to
 cannot batch them over per-sample or per-member weights. This module computes the same recurrence
 with one batched matmul per time step over *all* weight sets (``S`` of them) at once:
 
-- the input projection of every time step is one batched matmul before the time loop;
+- the input projection of every time step is one batched matmul before the time loop, both biases
+  folded in (a GRU keeps ``b_hn`` in the step, where ``r`` multiplies it); for ``K`` sets on shared
+  inputs it is instead one ``(N, D) @ (D, K*G)`` GEMM per step, which never holds the
+  ``(T, K, N, G)`` block (~100 MB at the benchmark's size) whose copies would cost more than the
+  matmul;
 - each step is one ``baddbmm`` of the ``(S, N, H)`` hidden states with the ``(S, H, G)`` recurrent
-  weights, plus the element-wise gate math.
+  weights onto the step's projection, plus the gate math in few kernels (an LSTM's gate rows are
+  reordered once to ``(i, f, o, g)``: one sigmoid, one tanh for the candidate; a GRU's update is a
+  ``lerp``).
+
+Weights may also change at every time step: a tensor ``(S, T, *shape)`` instead of ``(S, *shape)``
+(:func:`stepwise_forward`; the input projection is then one matmul over the ``S * T`` pairs).
 
 Every option that changes the math is supported: ``num_layers``, ``bidirectional``,
 ``batch_first``, ``bias``, LSTM ``proj_size``, inter-layer ``dropout`` (training mode, explicit
 paths only), initial states ``hx``, unbatched inputs. A ``PackedSequence`` is refused with a clear
 error (pad the batch instead). The results equal the fused kernel run one weight set at a time, in
-values and gradients (``tests/test_targets_recurrent.py``).
+values and gradients (``tests/test_targets_recurrent.py``, ``tests/test_recurrent_fast_paths.py``,
+``tests/test_sequence_stepwise.py``).
 
 Two ways in, both used by :mod:`hyperweights.targets.functional`:
 
