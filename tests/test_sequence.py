@@ -18,7 +18,8 @@ def _cells(layer_norm=True):
     with torch.no_grad():                         # the plain cell with the scalings 0.1 folded in
         plain.w_x.weight.copy_(0.1 * hyper.w_x.weight)
         plain.w_h.weight.copy_(0.1 * hyper.w_h.weight)
-        plain.bias.copy_(hyper.bias)
+        if plain.bias is not None:                # without layer norm (with it, the norm's shift)
+            plain.bias.copy_(hyper.bias)
     return hyper, plain
 
 

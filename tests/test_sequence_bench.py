@@ -15,6 +15,8 @@ def test_bench_sequence_smoke(tmp_path, monkeypatch):
     assert {(r["target"].split("(")[0], r["form"]) for r in data["recurrent"]} == {
         ("nn.GRU", "per-sample"), ("nn.GRU", "ensemble"), ("nn.LSTM", "per-sample"), ("nn.LSTM", "ensemble")}
     assert all(isinstance(r["goal_10x_loop"], bool) and r["speedup_vs_loop"] > 0 for r in data["recurrent"])
+    assert [r["form"] for r in data["attention"]] == ["per-sample", "ensemble"]
+    assert all(r["speedup_vs_loop"] > 0 and r["x_vmap_fallback"] > 0 for r in data["attention"])
     assert isinstance(data["step"]["goal_at_most_2x"], bool)
     lm = data["lm"]
     assert {r["cell"] for r in lm["runs"]} == {"lstm", "layernorm_lstm", "hyperlstm"}

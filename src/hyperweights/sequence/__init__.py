@@ -4,6 +4,8 @@
   at every time step; :class:`LayerNormLSTMCell`, :class:`LayerNormLSTM`: the layer-norm baseline.
 - :class:`CharLM`, :class:`SequenceConfig`, :func:`fit`, :func:`evaluate`: character-level language
   modelling, the paper's benchmark task (``hyperweights bench sequence``).
+- :class:`SequenceCondition`, :class:`StepwiseModel`: weights generated per time step, from the
+  sequence itself, for PyTorch's own recurrent layers (:mod:`hyperweights.sequence.stepwise`).
 - Per-sample and ensemble weights for PyTorch's own ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` are part of
   the core batch rule (:mod:`hyperweights.targets.recurrent`).
 
@@ -24,6 +26,8 @@ from .lm import CharLM as CharLM
 from .lm import SequenceConfig as SequenceConfig
 from .lm import evaluate as evaluate
 from .lm import fit as fit
+from .stepwise import SequenceCondition as SequenceCondition
+from .stepwise import StepwiseModel as StepwiseModel
 
 __all__ = ["CELLS", "CharLM", "HyperLSTM", "HyperLSTMCell", "LayerNormLSTM", "LayerNormLSTMCell",
-           "SequenceConfig", "evaluate", "fit"]
+           "SequenceCondition", "SequenceConfig", "StepwiseModel", "evaluate", "fit"]

@@ -11,7 +11,9 @@ so the weights change along the sequence at the memory cost of vectors, not matr
 
 Initialisation as in the paper's code (hardmaru/supercell): ``ĥ -> z_x, z_h`` weights 0 and bias 1,
 ``z -> d`` constant ``0.1 / N_z`` (so every scaling starts at 0.1), ``ĥ -> z_b`` ``N(0, 0.01)`` without
-bias, ``z_b -> bias`` 0; a forget bias of 1; layer norm on each gate and on the cell (optional);
+bias, ``z_b -> bias`` 0; a forget bias of 1; ``W_x`` Glorot-uniform and ``W_h`` orthogonal per gate
+block; layer norm (epsilon 1e-3) on each gate and on the cell (optional), the hyper cell's gate
+norms standing in for its bias;
 recurrent dropout on the candidate ``j`` (Semeniuta et al. 2016) as an option.
 
 References: Ha, Dai & Le, "HyperNetworks", ICLR 2017 (arXiv 1609.09106).
@@ -26,6 +28,16 @@ from torch import Tensor, nn
 __all__ = ["LayerNormLSTMCell", "HyperLSTMCell"]
 
 State = tuple[Tensor, Tensor]
+_EPS = 1e-3          # the paper's code's layer-norm epsilon ("found this works best")
+
+
+def _init_lstm_weights(w_x: nn.Linear, w_h: nn.Linear) -> None:
+    """The paper's code's LSTM initialisation: ``W_x`` Glorot-uniform (TensorFlow's default),
+    ``W_h`` orthogonal *per gate block* (``lstm_ortho_initializer``), so every gate's recurrent
+    matrix is orthogonal (an orthogonal ``(4H, H)`` matrix would give each block norm ~1/2)."""
+    nn.init.xavier_uniform_(w_x.weight)
+    for block in w_h.weight.data.chunk(4, 0):
+        nn.init.orthogonal_(block)
 
 
 class _GateNorm(nn.Module):
@@ -39,7 +51,7 @@ class _GateNorm(nn.Module):
 
     def forward(self, pre: Tensor) -> Tensor:
         gates = pre.unflatten(-1, (4, self.hidden))
-        gates = F.layer_norm(gates, (self.hidden,)) * self.weight + self.bias
+        gates = F.layer_norm(gates, (self.hidden,), eps=_EPS) * self.weight + self.bias
         return gates.flatten(-2)
 
 
@@ -84,10 +96,11 @@ class LayerNormLSTMCell(nn.Module):
         self.forget_bias, self.dropout = forget_bias, dropout
         self.w_x = nn.Linear(input_size, 4 * hidden_size, bias=False)
         self.w_h = nn.Linear(hidden_size, 4 * hidden_size, bias=False)
-        self.bias = nn.Parameter(torch.zeros(4 * hidden_size))
+        # with layer norm the gates' shift is the norm's own bias (the paper's code has no other)
+        self.bias = None if layer_norm else nn.Parameter(torch.zeros(4 * hidden_size))
         self.gate_norm = _GateNorm(hidden_size) if layer_norm else None
-        self.cell_norm = nn.LayerNorm(hidden_size) if layer_norm else None
-        nn.init.orthogonal_(self.w_h.weight)
+        self.cell_norm = nn.LayerNorm(hidden_size, eps=_EPS) if layer_norm else None
+        _init_lstm_weights(self.w_x, self.w_h)
 
     def initial_state(self, batch: int, like: Tensor) -> State:
         zeros = like.new_zeros(batch, self.hidden_size)
@@ -99,7 +112,9 @@ class LayerNormLSTMCell(nn.Module):
     def step(self, x_proj: Tensor, state: State) -> State:
         """One step from a precomputed ``W_x x_t`` (``(B, 4H)``)."""
         h, c = state
-        pre = x_proj + self.w_h(h) + self.bias
+        pre = x_proj + self.w_h(h)
+        if self.bias is not None:
+            pre = pre + self.bias
         return _lstm_update(pre, c, self.gate_norm, self.cell_norm, self.forget_bias, self.dropout,
                             self.training)
 
@@ -152,12 +167,12 @@ class HyperLSTMCell(nn.Module):
         self.z_to_dh = nn.Parameter(torch.empty(4, nz, h))
         self.zb_to_bias = nn.Parameter(torch.empty(4, nz, h))
         self.gate_norm = _GateNorm(h) if layer_norm else None
-        self.cell_norm = nn.LayerNorm(h) if layer_norm else None
+        self.cell_norm = nn.LayerNorm(h, eps=_EPS) if layer_norm else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """The paper's code's initialisation (see the module docstring)."""
-        nn.init.orthogonal_(self.w_h.weight)
+        _init_lstm_weights(self.w_x, self.w_h)
         nn.init.zeros_(self.bias)
         nn.init.zeros_(self.to_z.weight)
         nn.init.ones_(self.to_z.bias)

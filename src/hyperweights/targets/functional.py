@@ -9,7 +9,8 @@ Generated weights always carry a leading weight-set dimension ``W``. With a data
 MLP targets (an ``nn.Sequential`` of Linear layers and activations) take an exactly equivalent
 batched-matmul path instead of ``vmap`` (see :mod:`hyperweights.targets.mlp_fast`); recurrent
 layers (``nn.RNN``, ``nn.GRU``, ``nn.LSTM``, alone or inside a larger target) run as a batched
-time-step recurrence (see :mod:`hyperweights.targets.recurrent`).
+time-step recurrence (see :mod:`hyperweights.targets.recurrent`); attention and Transformer
+layers run their composite path, which ``vmap`` batches (see :mod:`hyperweights.targets.attention`).
 
 What the target keeps: parameters that are not generated are read from it and never modified
 (generated ones are swapped in by :func:`torch.func.functional_call` and put back, also when the
@@ -35,6 +36,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from .._checks import check_input, describe, translate_errors
+from .attention import check_batch_first, vmappable_attention
 from .mlp_fast import linear_stack, single_forward, stack_forward
 from .recurrent import recurrent_ensemble, recurrent_forward, vmappable_recurrent
 
@@ -199,6 +201,7 @@ def run_shared(target: nn.Module, weights: dict[str, Tensor], args: tuple, kwarg
     if isinstance(target, nn.RNNBase):   # its batch is dimension 1 unless batch_first
         return _run(target, lambda: recurrent_forward(target, _all_weights(target, weights, num_sets),
                                                       *args, **kwargs), args)
+    check_batch_first(target)
     batch = _data_batch_size(args)
     if num_sets != batch:
         raise ValueError(
@@ -219,7 +222,7 @@ def run_shared(target: nn.Module, weights: dict[str, Tensor], args: tuple, kwarg
         return functional_call(target, w, xs, kwargs)
 
     def vmapped():
-        with vmappable_recurrent(target):
+        with vmappable_recurrent(target), vmappable_attention(target):
             return vmap(one, in_dims=(0, *dims))(weights, *batched)
 
     out = _run(target, vmapped, args)
@@ -267,7 +270,7 @@ def run_ensemble(target: nn.Module, weights: dict[str, Tensor], args: tuple, kwa
         return functional_call(target, w, args, kwargs)
 
     def vmapped():
-        with vmappable_recurrent(target):
+        with vmappable_recurrent(target), vmappable_attention(target):
             return vmap(one)(weights)
 
     return _run(target, vmapped, args)

@@ -4,15 +4,25 @@ Why: the fused recurrent kernels (``_VF.lstm`` …) take one weight set, so ``to
 cannot batch them over per-sample or per-member weights. This module computes the same recurrence
 with one batched matmul per time step over *all* weight sets (``S`` of them) at once:
 
-- the input projection of every time step is one batched matmul before the time loop;
+- the input projection of every time step is one batched matmul before the time loop, both biases
+  folded in (a GRU keeps ``b_hn`` in the step, where ``r`` multiplies it); for ``K`` sets on shared
+  inputs it is instead one ``(N, D) @ (D, K*G)`` GEMM per step, which never holds the
+  ``(T, K, N, G)`` block (~100 MB at the benchmark's size) whose copies would cost more than the
+  matmul;
 - each step is one ``baddbmm`` of the ``(S, N, H)`` hidden states with the ``(S, H, G)`` recurrent
-  weights, plus the element-wise gate math.
+  weights onto the step's projection, plus the gate math in few kernels (an LSTM's gate rows are
+  reordered once to ``(i, f, o, g)``: one sigmoid, one tanh for the candidate; a GRU's update is a
+  ``lerp``).
+
+Weights may also change at every time step: a tensor ``(S, T, *shape)`` instead of ``(S, *shape)``
+(:func:`stepwise_forward`; the input projection is then one matmul over the ``S * T`` pairs).
 
 Every option that changes the math is supported: ``num_layers``, ``bidirectional``,
 ``batch_first``, ``bias``, LSTM ``proj_size``, inter-layer ``dropout`` (training mode, explicit
 paths only), initial states ``hx``, unbatched inputs. A ``PackedSequence`` is refused with a clear
 error (pad the batch instead). The results equal the fused kernel run one weight set at a time, in
-values and gradients (``tests/test_targets_recurrent.py``).
+values and gradients (``tests/test_targets_recurrent.py``, ``tests/test_recurrent_fast_paths.py``,
+``tests/test_sequence_stepwise.py``).
 
 Two ways in, both used by :mod:`hyperweights.targets.functional`:
 
@@ -33,7 +43,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
-__all__ = ["recurrent_forward", "recurrent_ensemble", "vmappable_recurrent", "run_recurrence"]
+__all__ = ["recurrent_forward", "recurrent_ensemble", "stepwise_forward", "vmappable_recurrent",
+           "run_recurrence"]
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
@@ -54,40 +65,96 @@ def _check_input(module: nn.RNNBase, x) -> None:
                          f"the input's last dimension is {x.shape[-1]}")
 
 
-def _layer(x: Tensor, w: dict[str, Tensor], mode: str, h: Tensor, c: Tensor | None,
-           reverse: bool) -> tuple[Tensor, Tensor, Tensor | None]:
-    """One layer, one direction. ``x: (S, N, T, D)``, weights ``(S, ...)``, ``h: (S, N, Hp)``."""
+def _lstm_gate_order(w: dict[str, Tensor]) -> dict[str, Tensor]:
+    """An LSTM's gate rows reordered from torch's (i, f, g, o) to (i, f, o, g), so that one sigmoid
+    covers the three gates and one tanh the candidate."""
+    def reorder(t: Tensor, dim: int) -> Tensor:
+        i, f, g, o = t.chunk(4, dim)
+        return torch.cat((i, f, o, g), dim)
+    return {k: reorder(v, -2 if k in ("ih", "hh") else -1) if k in ("ih", "hh", "b_ih", "b_hh") else v
+            for k, v in w.items()}
+
+
+def _input_projection(x: Tensor, w: dict[str, Tensor], bias: Tensor | None, timed: bool):
+    """``W_ih x_t + bias`` for every step, laid out ``(T, S, N, G)`` so each step reads one block
+    (one batched matmul over sets, or over (set, step) pairs for per-step weights);
+    ``x: (S, N, T, D)``, ``bias: (S, G)`` / ``(S, T, G)`` or None."""
     sets, n, steps, d = w["ih"].shape[0], x.shape[1], x.shape[2], x.shape[3]
-    # every step's input projection in one matmul, laid out (T, S, N, G) so each step reads a
-    # contiguous block; shared inputs (x with S = 1) are one (N*T, D) @ (D, S*G) product
-    if x.shape[0] == 1 and sets > 1:
-        xp = (x[0].reshape(n * steps, d) @ w["ih"].transpose(-1, -2).transpose(0, 1).reshape(d, -1))
-        xp = xp.view(n, steps, sets, -1).permute(1, 2, 0, 3)
-    else:
-        xp = torch.bmm(x.expand(sets, n, steps, d).reshape(sets, n * steps, d), w["ih"].transpose(-1, -2))
-        xp = xp.view(sets, n, steps, -1).permute(2, 0, 1, 3)
+    x = x.expand(sets, n, steps, d)
+    if timed:                                     # (S, T, G, D): one matmul per (set, step) pair
+        xs = x.transpose(1, 2).reshape(sets * steps, n, d)
+        ih = w["ih"].flatten(0, 1).transpose(-1, -2)
+        b = bias.reshape(sets * steps, 1, -1) if bias is not None else None
+        xp = torch.bmm(xs, ih) if b is None else torch.baddbmm(b, xs, ih)
+        return xp.view(sets, steps, n, -1).transpose(0, 1)
+    ih = w["ih"].transpose(-1, -2)
+    xs = x.reshape(sets, n * steps, d)
+    xp = torch.bmm(xs, ih) if bias is None else torch.baddbmm(bias[:, None, :], xs, ih)
+    return xp.view(sets, n, steps, -1).permute(2, 0, 1, 3).contiguous()
+
+
+def _layer(x: Tensor, w: dict[str, Tensor], mode: str, h: Tensor, c: Tensor | None,
+           reverse: bool, timed: frozenset = frozenset()) -> tuple[Tensor, Tensor, Tensor | None]:
+    """One layer, one direction. ``x: (S or 1, N, T, D)``, weights ``(S, ...)`` (or ``(S, T, ...)``
+    for the names in ``timed``: one weight set per set *and* time step), ``h: (S, N, Hp)``.
+
+    Per step: one ``baddbmm`` of the hidden states with the recurrent weights onto the step's input
+    projection (biases folded in), then the gate math in few element-wise kernels."""
+    sets, n, steps, d = w["ih"].shape[0], x.shape[1], x.shape[2], x.shape[3]
+    if mode == "LSTM":
+        w = _lstm_gate_order(w)
+    hidden = w["hh"].shape[-2] // _GATES[mode]
+    # biases: all of them go into the input projection, except a GRU's b_hh (r multiplies its n part)
+    in_names = ("ih", "b_ih") + (("b_hh",) if mode != "GRU" else ())
+    timed_in = any(k in timed for k in in_names)
+
+    def get(name):                  # with per-step input weights, every input-side tensor (S, T|1, ...)
+        return w[name] if not timed_in or name in timed else w[name].unsqueeze(1)
+    in_bias = None
     if "b_ih" in w:
-        xp = xp + w["b_ih"][None, :, None, :]
-    xp = xp.contiguous()
-    w_hh = w["hh"].transpose(-1, -2)                                       # (S, Hp, G)
-    b_hh = w["b_hh"][:, None, :] if "b_hh" in w else None
+        in_bias = get("b_ih") + get("b_hh") if mode != "GRU" else get("b_ih")
+    if timed_in:
+        w = {**w, "ih": get("ih").expand(sets, steps, *w["ih"].shape[-2:])}
+        in_bias = in_bias.expand(sets, steps, in_bias.shape[-1]) if in_bias is not None else None
+    shared = x.shape[0] == 1 and sets > 1 and not timed_in
+    if shared:
+        # x shared by every set (an ensemble): each step's projection is one (N, D) @ (D, S*G)
+        # product, computed in the loop so the (T, S, N, G) block never has to be held in memory
+        ih_all = w["ih"].reshape(-1, d).t()                                 # (D, S*G)
+        b_all = in_bias.reshape(1, -1) if in_bias is not None else None
+        x_steps = x[0]
+    else:
+        xp = _input_projection(x, w, in_bias, timed_in)
+    w_hh = w["hh"].transpose(-1, -2)                                       # (S, [T,] Hp, G)
+    b_hh = w.get("b_hh") if mode == "GRU" else None
+    w_hr = w["hr"].transpose(-1, -2) if "hr" in w else None
     outputs: list[Tensor] = [None] * steps                                 # type: ignore[list-item]
     for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
-        gh = torch.bmm(h, w_hh) if b_hh is None else torch.baddbmm(b_hh, h, w_hh)
-        xt = xp[t]
-        if mode == "LSTM":
-            i, f, g, o = (xt + gh).chunk(4, -1)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)
-            if "hr" in w:
-                h = torch.bmm(h, w["hr"].transpose(-1, -2))
-        elif mode == "GRU":
-            xr, xz, xn = xt.chunk(3, -1)
-            hr, hz, hn = gh.chunk(3, -1)
-            r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-            h = (1 - z) * torch.tanh(xn + r * hn) + z * h
+        if shared:
+            step = x_steps[:, t] @ ih_all if b_all is None else torch.addmm(b_all, x_steps[:, t], ih_all)
+            xt = step.view(n, sets, -1).transpose(0, 1)
         else:
-            h = torch.tanh(xt + gh) if mode == "RNN_TANH" else torch.relu(xt + gh)
+            xt = xp[t]
+        hh = w_hh[:, t] if "hh" in timed else w_hh
+        if mode == "LSTM":
+            gates = torch.baddbmm(xt, h, hh)
+            sig = torch.sigmoid(gates[..., : 3 * hidden])
+            c = torch.addcmul(sig[..., hidden: 2 * hidden] * c, sig[..., :hidden],
+                              torch.tanh(gates[..., 3 * hidden:]))
+            h = sig[..., 2 * hidden:] * torch.tanh(c)
+            if w_hr is not None:
+                h = torch.bmm(h, w_hr[:, t] if "hr" in timed else w_hr)
+        elif mode == "GRU":
+            if b_hh is None:
+                gh = torch.bmm(h, hh)
+            else:
+                gh = torch.baddbmm((b_hh[:, t] if "b_hh" in timed else b_hh)[:, None, :], h, hh)
+            rz = torch.sigmoid(xt[..., : 2 * hidden] + gh[..., : 2 * hidden])
+            cand = torch.tanh(torch.addcmul(xt[..., 2 * hidden:], rz[..., :hidden], gh[..., 2 * hidden:]))
+            h = torch.lerp(cand, h, rz[..., hidden:])
+        else:
+            pre = torch.baddbmm(xt, h, hh)
+            h = torch.tanh(pre) if mode == "RNN_TANH" else torch.relu(pre)
         outputs[t] = h
     return torch.stack(outputs, 2), h, c
 
@@ -99,7 +166,9 @@ def run_recurrence(module: nn.RNNBase, weights: dict[str, Tensor], x: Tensor,
     Args:
         module: the ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` whose options define the math (its own
             parameters are not read).
-        weights: ``{parameter name: (S, *shape)}`` for every parameter of ``module``.
+        weights: ``{parameter name: (S, *shape)}`` for every parameter of ``module``; a tensor of
+            shape ``(S, T, *shape)`` instead gives every set its own weights at every time step
+            (see :mod:`hyperweights.sequence.stepwise`).
         x: ``(S or 1, N, T, D)`` batch-first inputs (``1``: shared by every set).
         h0, c0: ``(L * dirs, S or 1, N, Hp / H)`` initial states (``None``: zeros).
         training: apply the inter-layer dropout (explicit calls only: ``vmap`` refuses randomness).
@@ -115,20 +184,23 @@ def run_recurrence(module: nn.RNNBase, weights: dict[str, Tensor], x: Tensor,
     hidden, out_size = module.hidden_size, module.proj_size or module.hidden_size
     zeros = x.new_zeros(())
     h_n, c_n = [], []
-    layer_in = x.expand(sets, *x.shape[1:])
+    layer_in = x
     for layer in range(module.num_layers):
         outs = []
         for d in range(dirs):
             sfx = f"_l{layer}" + ("_reverse" if d else "")
-            w = {"ih": weights[f"weight_ih{sfx}"], "hh": weights[f"weight_hh{sfx}"]}
+            names = {"ih": f"weight_ih{sfx}", "hh": f"weight_hh{sfx}"}
             if module.bias:
-                w["b_ih"], w["b_hh"] = weights[f"bias_ih{sfx}"], weights[f"bias_hh{sfx}"]
+                names.update(b_ih=f"bias_ih{sfx}", b_hh=f"bias_hh{sfx}")
             if module.proj_size:
-                w["hr"] = weights[f"weight_hr{sfx}"]
+                names["hr"] = f"weight_hr{sfx}"
+            w = {key: weights[name] for key, name in names.items()}
+            timed = frozenset(key for key, name in names.items()
+                              if w[key].ndim == getattr(module, name).ndim + 2)
             k = layer * dirs + d
             h = (h0[k] if h0 is not None else zeros).expand(sets, n, out_size)
             c = (c0[k] if c0 is not None else zeros).expand(sets, n, hidden) if mode == "LSTM" else None
-            out, h, c = _layer(layer_in, w, mode, h, c, reverse=bool(d))
+            out, h, c = _layer(layer_in, w, mode, h, c, reverse=bool(d), timed=timed)
             outs.append(out)
             h_n.append(h)
             c_n.append(c)
@@ -221,6 +293,53 @@ def recurrent_ensemble(module: nn.RNNBase, weights: dict[str, Tensor], x: Tensor
     h_n = h_n.transpose(0, 1)
     c_n = c_n.transpose(0, 1) if c_n is not None else None
     return _result(module, output, h_n, c_n)
+
+
+def stepwise_forward(module: nn.RNNBase, weights: dict[str, Tensor], x: Tensor, hx=None):
+    """``module(x, hx)`` with weights that change at every time step, per sample.
+
+    Args:
+        module: an ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM``; parameters not in ``weights`` are its own.
+        weights: ``{name: (B, T, *param.shape)}``: sample ``i`` uses ``weights[name][i, t]`` at
+            time step ``t`` (both directions of a bidirectional layer index the same ``t``).
+        x: ``(B, T, D)`` if ``batch_first`` else ``(T, B, D)``.
+        hx: as for ``module``, or ``None``.
+
+    Returns:
+        what ``module`` returns: ``(output, h_n)`` or ``(output, (h_n, c_n))``.
+
+    Raises:
+        ValueError / TypeError: a name that is not a parameter of ``module``, a weight whose shape is
+            not ``(B, T, *param.shape)``, or an input the module cannot take.
+
+    Example:
+        >>> gru = nn.GRU(3, 4, batch_first=True)
+        >>> x = torch.randn(2, 6, 3)
+        >>> w = {"bias_hh_l0": torch.randn(2, 6, 12)}       # a new recurrent bias at every step
+        >>> out, h = stepwise_forward(gru, w, x)
+        >>> out.shape, h.shape
+        (torch.Size([2, 6, 4]), torch.Size([1, 2, 4]))
+    """
+    _check_input(module, x)
+    if x.ndim == 2:
+        raise ValueError("per-step weights need a batch: the input is unbatched (T, D)")
+    xb = x if module.batch_first else x.transpose(0, 1)                   # (B, T, D)
+    batch, steps = xb.shape[0], xb.shape[1]
+    own = dict(module.named_parameters())
+    if not isinstance(weights, dict) or not weights:
+        raise TypeError("stepwise_forward takes the per-step weights as a non-empty dict "
+                        "{name: (B, T, *param.shape)}")
+    for name, value in weights.items():
+        if name not in own:
+            raise ValueError(f"{name!r} is not a parameter of {type(module).__name__}; its "
+                             f"parameters: {', '.join(own)}")
+        want = (batch, steps, *own[name].shape)
+        if not isinstance(value, Tensor) or tuple(value.shape) != want:
+            got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            raise ValueError(f"per-step weights[{name!r}] must have shape (B, T, *param.shape) = "
+                             f"{want} for this input (B={batch}, T={steps}); got {got}")
+    full = {n: weights[n] if n in weights else p.expand(batch, *p.shape) for n, p in own.items()}
+    return recurrent_forward(module, full, x, hx)
 
 
 def _single_set_forward(self: nn.RNNBase, x, hx=None):
