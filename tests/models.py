@@ -11,10 +11,8 @@ Imported by the test files with ``sys.path`` pointing at this folder (pytest run
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import itertools
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -111,7 +109,6 @@ class Target:
         inputs: ``(batch, generator) -> x``.
         train: the module's mode during the test.
         vmappable: ``W == B`` and ensemble calls work (they run the target under ``vmap``).
-        vmap_warns: torch falls back to a per-sample loop under vmap and warns about it.
     """
 
     name: str
@@ -119,7 +116,6 @@ class Target:
     inputs: Callable[[int, torch.Generator], Tensor]
     train: bool = False
     vmappable: bool = True
-    vmap_warns: bool = False
 
     def build(self, seed: int = 0) -> nn.Module:
         torch.manual_seed(seed)
@@ -140,25 +136,12 @@ TARGETS = [
     Target("cnn_bn_train", ConvBN, _randn(1, 5, 5), train=True, vmappable=False),
     Target("cnn_bn_eval", ConvBN, _randn(1, 5, 5)),
     Target("tied", TiedLM, lambda b, g: torch.randint(0, 11, (b, 4), generator=g)),
-    Target("transformer", _transformer, _randn(3, 8), train=True, vmap_warns=True),
+    Target("transformer", _transformer, _randn(3, 8), train=True),
     # runs per sample and in ensembles through the batched recurrence (targets/recurrent.py)
     Target("gru", GRUNet, _randn(5, 4)),
 ]
 TARGET_IDS = [t.name for t in TARGETS]
 TARGET_BY_NAME = {t.name: t for t in TARGETS}
-
-VMAP_WARNING = "There is a performance drop because we have not yet implemented"
-
-
-@contextlib.contextmanager
-def known_vmap_fallback(target: Target):
-    """Silence torch's warning that an op has no vmap batching rule (attention on CPU), for the
-    targets where that is known; the result is still correct, only slower."""
-    with warnings.catch_warnings():
-        if target.vmap_warns:
-            warnings.filterwarnings("ignore", message=VMAP_WARNING, category=UserWarning)
-        yield
-
 
 # --------------------------------------------------------------------------- designs
 @dataclass(frozen=True)

@@ -85,8 +85,7 @@ def test_output_equals_target_loaded_with_generated_weights(case, head):
 def test_per_sample_equals_loop_of_single_calls(case, head):
     _, _, model = build(case, head)
     x, tasks = case.x(), torch.tensor([0, 3, 1, 3])
-    with zoo.known_vmap_fallback(case):
-        out = model(x, tasks)
+    out = model(x, tasks)
     loop = torch.cat([model(x[i:i + 1], tasks[i]) for i in range(zoo.B)])
     torch.testing.assert_close(out, loop)
 
@@ -96,8 +95,7 @@ def test_per_sample_equals_loop_of_single_calls(case, head):
 def test_ensemble_equals_loop_over_members(case, head):
     _, _, model = build(case, head)
     x, members = case.x(), torch.tensor([4, 0, 2])
-    with zoo.known_vmap_fallback(case):
-        out = model.ensemble(x, members)
+    out = model.ensemble(x, members)
     loop = torch.stack([model(x, int(k)) for k in members])
     assert out.shape == loop.shape and out.shape[:2] == (zoo.K, zoo.B)
     torch.testing.assert_close(out, loop)
@@ -126,8 +124,7 @@ def test_gradients_reach_hypernetwork_not_generated_parameters(case, head, mip):
     tasks = torch.tensor([1, 3])
     x = case.x()
     used_tasks = tasks if case.vmappable else tasks[:1]   # an ensemble call needs vmap
-    with zoo.known_vmap_fallback(case):
-        out = model.ensemble(x, used_tasks) if case.vmappable else model(x, used_tasks)
+    out = model.ensemble(x, used_tasks) if case.vmappable else model(x, used_tasks)
     out.square().mean().backward()
     missing = [n for n, p in hnet.named_parameters() if p.grad is None]
     assert not missing, f"no gradient for {missing}"
@@ -173,7 +170,7 @@ def test_target_unchanged_after_success_and_failure(case):
         model(x, 7)                     # raises in the hypernetwork
     assert_unchanged(target, before, twin)
     if case.vmappable:
-        with pytest.raises(errors), zoo.known_vmap_fallback(case):
+        with pytest.raises(errors):
             model(bad_input(case), torch.arange(zoo.B))   # raises inside the target under vmap
         assert_unchanged(target, before, twin)
 
