@@ -111,8 +111,8 @@ def fit(model: TaskPolicy, config: RLConfig) -> FitResult:
             dist = Categorical(logits=logits)
             action = dist.sample()
             next_obs, reward, terminated, truncated = envs.step(action)
-            # a time-limit truncation is not a failure: bootstrap it as if it went on
-            reward = reward + config.gamma * truncated.float() * model(envs.final_obs, params)[1]
+            if truncated.any():   # a time-limit truncation is not a failure: bootstrap it
+                reward = reward + config.gamma * truncated.float() * model(envs.final_obs, params)[1]
             obs_t.append(obs), act_t.append(action), logp_t.append(dist.log_prob(action))
             val_t.append(value), rew_t.append(reward), done_t.append((terminated | truncated).float())
             finished.append(envs.episode_returns)
@@ -154,9 +154,11 @@ def fit(model: TaskPolicy, config: RLConfig) -> FitResult:
 
 
 @torch.no_grad()
-def evaluate(model: TaskPolicy, params, *, episodes: int = 10, seed: int = 0, greedy: bool = True) -> dict[str, float]:
+def evaluate(model: TaskPolicy, params, *, episodes: int = 10, seed: int = 0, greedy: bool = True,
+             max_steps: int = MAX_STEPS) -> dict[str, float]:
     """Mean return over ``episodes`` episodes of each parameter row of ``params: (T, P)``, all
-    ``T x episodes`` episodes run at once (one policy call per time step).
+    ``T x episodes`` episodes run at once (one policy call per time step), each at most
+    ``max_steps`` long (CartPole-v1's 500 by default).
 
     Returns:
         ``{"return": mean over tasks, "min_task_return": worst task's mean, "task_<i>": ...}``.
@@ -179,7 +181,7 @@ def evaluate(model: TaskPolicy, params, *, episodes: int = 10, seed: int = 0, gr
         envs = CartPoleBatch(rows, generator=torch.Generator().manual_seed(seed), device=device)
         obs, alive = envs.reset(), torch.ones(len(rows), dtype=torch.bool, device=device)
         total = torch.zeros(len(rows), device=device)
-        for _ in range(MAX_STEPS):
+        for _ in range(max_steps):
             logits, _ = model(obs, rows)
             action = logits.argmax(1) if greedy else Categorical(logits=logits).sample()
             obs, reward, terminated, truncated = envs.step(action)
