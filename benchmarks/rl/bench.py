@@ -37,7 +37,7 @@ HELD_OUT = ((0.45, 0.12), (0.8, 0.15), (0.15, 0.1), (1.6, 0.1), (0.5, 0.6), (1.6
 
 @dataclass
 class StudyConfig:
-    env_steps: int = 70_000
+    env_steps: int = 200_000
     num_envs: int = 48
     rollout_steps: int = 64
     hidden: int = 32
@@ -53,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env-steps", type=int, default=None, help="environment steps per policy")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
+    parser.add_argument("--tag", default="", help="suffix of the result file names (e.g. _200k)")
 
 
 def _env_speed(num_envs: int, smoke: bool) -> dict:
@@ -137,7 +138,7 @@ def main(args) -> int:
                   per_seed=margins)
     target["met"] = all(m > 0 for m in margins)
     target["seeds_met"] = sum(m > 0 for m in margins)
-    name = "rl_smoke" if args.smoke else "rl"
+    name = ("rl_smoke" if args.smoke else "rl") + args.tag
     summary = [{"method": m, "train_return": round(mean(m, "train_return"), 1),
                 "held_out_return": round(mean(m, "held_out_return"), 1)} for m in POLICY_METHODS]
     payload = {"config": asdict(cfg), "train_tasks": TRAIN_TASKS, "held_out_tasks": held_out,
