@@ -121,3 +121,11 @@ def test_bad_splits_are_clear_errors(digits):
         ZeroShotData.from_split(split, torch.randn(10, 64), unseen=range(10))
     with pytest.raises(ValueError, match="some \\(not all\\) of the seen classes"):
         digits.validation([3])                     # an unseen class cannot be held out of training
+
+
+def test_resume_refuses_other_settings(tmp_path, digits):
+    path = str(tmp_path / "run.safetensors")
+    fit(small(), digits, ZeroShotConfig(steps=3, batch_size=8, progress=False, checkpoint_path=path))
+    with pytest.raises(ValueError, match="other settings"):
+        fit(small(), digits, ZeroShotConfig(steps=3, batch_size=9, progress=False, checkpoint_path=path,
+                                            resume=True))

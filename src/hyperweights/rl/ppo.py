@@ -130,7 +130,7 @@ def fit(model: TaskPolicy, config: RLConfig) -> FitResult:
 
     def step(i: int) -> Tensor:
         iteration, inner = divmod(i, per_update)
-        if inner == 0:
+        if inner == 0 or not rollout:     # a run resumed mid-iteration collects afresh
             collect(iteration)
         if inner % config.minibatches == 0:          # a new pass: a new shuffle
             rollout["order"] = torch.randperm(batch, generator=gen)

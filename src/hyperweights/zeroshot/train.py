@@ -95,16 +95,12 @@ class ZeroShotConfig(TrainConfig):
 
     steps: int = config_field(1500, "optimizer steps")
     weight_decay: float = config_field(0.0, "Adam's L2 penalty")
-    embedding_noise: float = config_field(
-        0.0, "std of Gaussian noise added to the description embeddings during training (then "
-             "renormalised); regularises the map from descriptions to weights with few seen classes")
 
     def validate(self) -> None:
         super().validate()
         self.positive_int("steps", allow_zero=True)
-        for name in ("weight_decay", "embedding_noise"):
-            value = getattr(self, name)
-            self._require(name, isinstance(value, (int, float)) and value >= 0, ">= 0")
+        self._require("weight_decay", isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0,
+                      ">= 0")
 
 
 def fit(model: ZeroShotClassifier, data: ZeroShotData, config: ZeroShotConfig) -> FitResult:
@@ -139,11 +135,7 @@ def fit(model: ZeroShotClassifier, data: ZeroShotData, config: ZeroShotConfig) -
 
     def step(i):
         idx = torch.randint(0, len(y), (config.batch_size,), generator=gen).to(device)
-        classes = seen_embeddings
-        if config.embedding_noise:
-            noise = torch.randn(classes.shape, generator=gen).to(device) * config.embedding_noise
-            classes = torch.nn.functional.normalize(classes + noise, dim=-1) * classes.norm(dim=-1, keepdim=True)
-        return model.loss(x[idx], y[idx], classes)
+        return model.loss(x[idx], y[idx], seen_embeddings)
 
     optimizer = make_optimizer(model.parameters(), config.lr, weight_decay=config.weight_decay)
     return train_loop(step, optimizer, config, total_steps=config.steps, model=model, generators=[gen],
