@@ -51,12 +51,13 @@ class PhysicsBench:
     reptile_inner_steps: int = 5
     reptile_tasks: int = 8
     points: tuple[int, int] = (128, 32)   # interior and boundary collocation points per PDE and step
+    timing_rounds: int = 7
     seed: int = 0
 
 
-SMOKE = PhysicsBench(train_steps=6, batch_size=4, held_out_mms=3, held_out_fd=2, grid=9, rounds=3,
-                     finetune_steps=20, every=5, reptile_meta_steps=2, reptile_inner_steps=2,
-                     reptile_tasks=2)
+SMOKE = PhysicsBench(train_steps=3, batch_size=4, held_out_mms=2, held_out_fd=1, grid=9, rounds=3,
+                     finetune_steps=10, every=5, reptile_meta_steps=1, reptile_inner_steps=2,
+                     reptile_tasks=2, points=(32, 8), timing_rounds=2)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,8 +86,9 @@ def _run_seed(cfg: PhysicsBench, seed: int, device, show: bool) -> dict:
     family = PDEFamily()
     model = HyperPINN(seed=seed)
     t0 = time.perf_counter()
-    fit_result = fit(model, family, PhysicsConfig(steps=cfg.train_steps, batch_size=cfg.batch_size,
-                                                  lr=cfg.lr, seed=seed, device=str(device), progress=show))
+    fit_result = fit(model, family, PhysicsConfig(steps=cfg.train_steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                                                  interior_points=cfg.points[0], boundary_points=cfg.points[1],
+                                                  seed=seed, device=str(device), progress=show))
     train_seconds = time.perf_counter() - t0
     model.eval()
     problems = _held_out(cfg, seed, device)
@@ -120,11 +122,10 @@ def _run_seed(cfg: PhysicsBench, seed: int, device, show: bool) -> dict:
               "reptile_init": curve_of(shared_member(reptile, problems), "PINN from Reptile init")}
 
     # equal wall time: PINN steps that fit into one (batched) hypernetwork forward
-    with torch.no_grad():
-        forward = lambda: model.generate(problems)                                      # noqa: E731
+    forward = lambda: torch.no_grad()(model.generate)(problems)                         # noqa: E731
     one_step = lambda: train_pinns(model.target, random_start, problems, steps=1, lr=cfg.finetune_lr,  # noqa: E731
                                    interior=cfg.points[0], boundary_points=cfg.points[1])
-    times = interleaved({"forward": forward, "pinn_step": one_step}, rounds=7, warmup=1)
+    times = interleaved({"forward": forward, "pinn_step": one_step}, rounds=cfg.timing_rounds, warmup=1)
     equal_steps = int(times["forward"] // times["pinn_step"])
     if equal_steps:
         equal = train_pinns(model.target, random_start, problems, steps=equal_steps, lr=cfg.finetune_lr,
