@@ -108,29 +108,33 @@ def test_losses_vanish_at_the_exact_solution_and_train_the_hypernetwork():
     assert losses["data"][~labelled].eq(0).all() and losses["data"][labelled].gt(0).all()
 
 
-def test_fit_lowers_the_loss_and_checkpoints_round_trip(tmp_path):
+def test_fit_trains_reproducibly_and_checkpoints_round_trip(tmp_path):
     model = small_model()
-    cfg = PhysicsConfig(steps=16, batch_size=4, interior_points=16, boundary_points=8, lr=3e-3,
+    cfg = PhysicsConfig(steps=3, batch_size=4, interior_points=16, boundary_points=8, lr=3e-3,
                         progress=False)
-    result = fit(model, PDEFamily(labelled_fraction=1.0), cfg)
-    assert result.steps == 16 and sum(result.losses[-4:]) < sum(result.losses[:4])
+    before = [p.detach().clone() for p in model.hypernetwork.parameters()]
+    result = fit(model, PDEFamily(), cfg)
+    assert result.steps == 3 and all(0 < v < 1e3 for v in result.losses)
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.hypernetwork.parameters()))
+    again = fit(small_model(), PDEFamily(), cfg)             # fresh problems each step, but seeded
+    assert again.losses == result.losses
     hw.save(model, tmp_path / "m.safetensors")
     again = hw.load(tmp_path / "m.safetensors")
     problems = PDEFamily().sample(2, torch.Generator().manual_seed(5), labelled=True)
     x = torch.rand(2, 9, 2)
     torch.testing.assert_close(again(x, problems), model(x, problems))
-    scores = evaluate(model, problems, rounds=2, grid=9)
-    assert list(scores) == ["rel_l2_round0", "rel_l2_round1", "rel_l2_round2"]
+    scores = evaluate(model, problems, rounds=1, grid=9)
+    assert list(scores) == ["rel_l2_round0", "rel_l2_round1"] and all(v > 0 for v in scores.values())
 
 
 def test_train_pinns_fits_each_problem_and_reptile_moves_the_init():
     target = pinn(features=4, width=8)
     problems = PDEFamily(operators=("poisson",)).sample(3, torch.Generator().manual_seed(0), labelled=True)
     start = random_member(target, problems, torch.Generator().manual_seed(0))
-    run = train_pinns(target, start, problems, steps=40, lr=1e-2, interior=16, boundary_points=8,
-                      monitor=lambda m: 0, every=20)
-    assert [s for s, _ in run.curve] == [0, 20, 40]
-    assert sum(run.losses[-5:]) < sum(run.losses[:5]) / 2
+    run = train_pinns(target, start, problems, steps=20, lr=1e-2, interior=16, boundary_points=8,
+                      monitor=lambda m: 0, every=10)
+    assert [s for s, _ in run.curve] == [0, 10, 20]
+    assert sum(run.losses[-3:]) < sum(run.losses[:3]) / 2
     init = reptile_init(target, PDEFamily(), meta_steps=2, inner_steps=3, tasks=2, interior=16,
                         boundary_points=8)
     assert set(init) == {n for n, _ in target.named_parameters()}

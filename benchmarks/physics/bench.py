@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -52,12 +52,14 @@ class PhysicsBench:
     reptile_tasks: int = 8
     points: tuple[int, int] = (128, 32)   # interior and boundary collocation points per PDE and step
     timing_rounds: int = 7
+    model: dict = field(default_factory=dict)   # HyperPINN size overrides (the smoke run's is tiny)
     seed: int = 0
 
 
 SMOKE = PhysicsBench(train_steps=3, batch_size=4, held_out_mms=2, held_out_fd=1, grid=9, rounds=3,
                      finetune_steps=10, every=5, reptile_meta_steps=1, reptile_inner_steps=2,
-                     reptile_tasks=2, points=(32, 8), timing_rounds=2)
+                     reptile_tasks=2, points=(32, 8), timing_rounds=2,
+                     model={"features": 4, "width": 8, "hidden": (32,), "code_dim": 16})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +86,7 @@ def _steps_to_reach(curve: list[tuple[int, float]], level: float) -> int | None:
 
 def _run_seed(cfg: PhysicsBench, seed: int, device, show: bool) -> dict:
     family = PDEFamily()
-    model = HyperPINN(seed=seed)
+    model = HyperPINN(seed=seed, **cfg.model)
     t0 = time.perf_counter()
     fit_result = fit(model, family, PhysicsConfig(steps=cfg.train_steps, batch_size=cfg.batch_size, lr=cfg.lr,
                                                   interior_points=cfg.points[0], boundary_points=cfg.points[1],
