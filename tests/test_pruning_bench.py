@@ -1,0 +1,19 @@
+"""``hyperweights bench pruning --smoke`` runs end to end (on the suite's synthetic Fashion-MNIST)."""
+
+import json
+
+from hyperweights.cli import main
+
+
+def test_bench_pruning_smoke(tmp_path, monkeypatch):
+    monkeypatch.setenv("HYPERWEIGHTS_RESULTS", str(tmp_path))
+    assert main(["bench", "pruning", "--smoke", "--threads", "1"]) == 0
+    data = json.loads((tmp_path / "pruning_smoke.json").read_text())
+    budgets = data["runs"][0]["budgets"]
+    assert [b["fraction"] for b in budgets] == [0.5, 0.25]
+    for b in budgets:
+        assert {"searched", "uniform", "l1_norm", "dynamic"} <= set(b)
+        assert all(b[m]["flops_fraction"] <= b["fraction"] + 1e-9 for m in ("searched", "uniform", "l1_norm", "dynamic"))
+        assert b["uniform"]["widths"] == b["l1_norm"]["widths"]
+    assert len(data["goals"]) == 5 and all(isinstance(g["met"], bool) for g in data["goals"])
+    assert (tmp_path / "pruning_smoke.png").exists()
