@@ -83,10 +83,16 @@ def test_hooks_are_removed_when_the_call_raises_and_bad_weights_are_named():
     bert = tiny_bert()
     mods = select_modules(bert, ["query"])
     weights = LoRATable(mods, num_sets=2, rank=2)(torch.arange(2))
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="index has 2 entries but the batch has 3"):
         with adapted(bert, mods, weights, index=torch.tensor([0, 1])):
-            bert(input_ids=torch.randint(0, 60, (3, 4)))           # index of 2 for a batch of 3
+            bert(input_ids=torch.randint(0, 60, (3, 4)))
     assert not any(m._forward_hooks for m in bert.modules())
+    with pytest.raises(ValueError, match="2 adapter weight sets for a batch of 3"):
+        with adapted(bert, mods, weights):
+            bert(input_ids=torch.randint(0, 60, (3, 4)))
+    with pytest.raises(TypeError, match="index must be a 1-D integer tensor"):
+        with adapted(bert, mods, weights, index=torch.zeros(3)):
+            pass
     with pytest.raises(KeyError, match="no adapter weights"):
         with adapted(bert, mods, {}):
             pass

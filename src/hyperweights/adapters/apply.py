@@ -56,7 +56,13 @@ def _apply(x: Tensor, matrix: Tensor, index: Tensor | None) -> Tensor:
     ``W`` in {1, B}); ``x: (B, ..., m)`` -> ``(B, ..., n)``."""
     flat = x.reshape(x.shape[0], -1, x.shape[-1])                           # (B, N, m)
     if index is not None:
+        if index.shape[0] != x.shape[0]:
+            raise ValueError(f"the adapter index has {index.shape[0]} entries but the batch has "
+                             f"{x.shape[0]} samples: pass one weight-set index per sample")
         matrix = matrix[index]                                              # gather: (B, n, m)
+    elif matrix.shape[0] not in (1, x.shape[0]):
+        raise ValueError(f"{matrix.shape[0]} adapter weight sets for a batch of {x.shape[0]}: W must "
+                         "be 1 or the batch size, or pass index= (the set of every sample)")
     out = torch.bmm(flat, matrix.transpose(1, 2)) if matrix.shape[0] > 1 else flat @ matrix[0].T
     return out.reshape(*x.shape[:-1], out.shape[-1])
 
@@ -116,6 +122,10 @@ def adapted(model: nn.Module, modules: list[AdaptedModule], weights: dict[str, t
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if index is not None and (not isinstance(index, Tensor) or index.ndim != 1
+                              or index.is_floating_point() or index.is_complex()):
+        raise TypeError(f"index must be a 1-D integer tensor (the weight set of every sample), got "
+                        f"{getattr(index, 'dtype', type(index).__name__)} of shape {getattr(index, 'shape', None)}")
     if materialise and kind != "lora":
         raise ValueError("materialise=True forms W0 + ΔW, which exists for LoRA only")
     by_name = dict(model.named_modules())

@@ -1,0 +1,74 @@
+"""Tables of ``docs/adapters.md`` generated from ``results/adapters/adapters.json``.
+
+Each function takes the ``benchmarks.readme.Context`` (``ctx.load(relative_path) -> dict``) and
+returns markdown, so ``benchmarks/readme.py`` can register them as ``adapters-methods``,
+``adapters-goals`` and ``adapters-timing``; ``python -m benchmarks.adapters.tables`` prints them.
+"""
+
+from __future__ import annotations
+
+from hyperweights.bench.goals import goal_status
+from hyperweights.bench.report import markdown_table
+
+__all__ = ["adapters_goals", "adapters_headline", "adapters_methods", "adapters_timing"]
+
+RESULT = "adapters/adapters.json"
+
+
+def adapters_methods(ctx) -> str:
+    data = ctx.load(RESULT)
+    tasks = list(data["tasks"])
+    rows = []
+    for row in data["summary"]:
+        cells = {"method": row["method"], "seeds": row["seeds"],
+                 "mean accuracy": f"{100 * row['accuracy']:.1f} ({100 * row['min']:.1f}–{100 * row['max']:.1f})",
+                 "adapter params": f"{row['adapter_params']:,}"}
+        cells.update({task: f"{100 * row[task]:.1f}" for task in tasks})
+        cells["train s"] = f"{row['train_seconds']:.0f}"
+        rows.append(cells)
+    zero = data["zero_shot"]
+    rows.append({"method": f"description_lora, zero-shot on held-out {zero['held_out']} (probe: "
+                           f"{100 * zero['probe_accuracy']:.1f})", "seeds": 1,
+                 "mean accuracy": f"{100 * zero['zero_shot_adapter_accuracy']:.1f} ({zero['held_out']} only)",
+                 "adapter params": "", **{task: "" for task in tasks}, "train s": ""})
+    return markdown_table(rows)
+
+
+def adapters_goals(ctx) -> str:
+    data = ctx.load(RESULT)
+    rows = []
+    for g in data["goals"]:
+        per_seed = ", ".join(f"{v:.1f}" for v in g.get("per_seed", []))
+        rows.append({"goal": g["goal"], "measured": f"{g['measured']:.3g}{g['unit']}",
+                     "per seed": per_seed, "status": goal_status(g)})
+    return markdown_table(rows)
+
+
+def adapters_timing(ctx) -> str:
+    timing = ctx.load(RESULT)["timing"]
+    ms = timing["ms"]
+    return markdown_table([{"call (64 sequences, no gradients)": name.replace("_", " "),
+                            "median ms": f"{value:.0f}", "× mixed": f"{value / ms['mixed']:.2f}"}
+                           for name, value in ms.items()])
+
+
+def adapters_headline(ctx) -> str:
+    data = ctx.load(RESULT)
+    rows = {r["method"]: r for r in data["summary"]}
+    ours, per_task = rows["polyhistor_decomposed"], rows["lora_per_task"]
+    return (f"generated LoRA (Polyhistor-decomposed) {100 * ours['accuracy']:.1f} % mean accuracy with "
+            f"{ours['adapter_params']:,} adapter parameters vs one LoRA per task {100 * per_task['accuracy']:.1f} % "
+            f"with {per_task['adapter_params']:,}; exported peft adapters match to "
+            f"{data['peft']['max_abs_difference']:.1g}")
+
+
+if __name__ == "__main__":
+    import json
+    from pathlib import Path
+
+    class _Context:
+        def load(self, relative):
+            return json.loads((Path("results") / relative).read_text())
+
+    for table in (adapters_methods, adapters_goals, adapters_timing):
+        print(table(_Context()), end="\n\n")
