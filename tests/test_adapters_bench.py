@@ -28,3 +28,12 @@ def test_bench_adapters_smoke(tmp_path, monkeypatch):
     assert all(isinstance(g["met"], bool) for g in data["goals"]) and len(data["goals"]) == 9
     assert 0 <= data["zero_shot"]["zero_shot_adapter_accuracy"] <= 1
     assert (tmp_path / "adapters_smoke.png").is_file()
+    from benchmarks.adapters import tables
+
+    class Context:
+        def load(self, relative):
+            return data
+
+    for render in (tables.adapters_methods, tables.adapters_goals, tables.adapters_timing):
+        assert render(Context()).startswith("|")
+    assert "peft adapters match" in tables.adapters_headline(Context())

@@ -39,7 +39,8 @@ def _peft():
 def export_peft(folder: str | os.PathLike, modules: list[AdaptedModule],
                 weights: dict[str, tuple[Tensor, Tensor]], *, rank: int, alpha: float,
                 base_model_name: str | None = None) -> Path:
-    """Write one LoRA weight set as a peft adapter folder.
+    """Write one LoRA weight set as a peft adapter folder (LoRA only: a bottleneck adapter
+    changes the module's output through a nonlinearity and has no peft LoRA form).
 
     Args:
         folder: created if missing.
