@@ -248,6 +248,13 @@ def test_fit_evaluate_and_checkpoint_round_trip(tmp_path):
         hw.load(tmp_path / "m.safetensors")
     with pytest.raises(ValueError, match="must be a positive integer"):
         fit(model, cached, AdaptersConfig(steps=0))
+    bad = TaskData(data.input_ids[:4], data.attention_mask[:4], torch.tensor([2, 1, 1, 0]),
+                   torch.tensor([0, 1, 1, 0]), data.task_names)
+    with pytest.raises(ValueError, match="every label must lie in"):
+        fit(model, bad, AdaptersConfig(steps=1, progress=False))
+    bad.tasks[0] = 7
+    with pytest.raises(ValueError, match="task indices must lie in 0..1"):
+        fit(model, bad, AdaptersConfig(steps=1, progress=False))
 
 
 def test_bad_model_inputs_are_named():

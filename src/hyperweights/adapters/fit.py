@@ -122,10 +122,12 @@ def fit(model: MultiTaskAdapterModel, data: TaskData, config: AdaptersConfig) ->
     config.validate()
     if len(data) == 0:
         raise ValueError("fit got no training samples")
+    if data.tasks.min() < 0 or data.tasks.max() >= model.num_tasks:
+        raise ValueError(f"task indices must lie in 0..{model.num_tasks - 1} (the model's tasks), got "
+                         f"{data.tasks.min().item()}..{data.tasks.max().item()}")
     limits = torch.tensor(model.num_classes)[data.tasks]
-    if (data.labels < 0).any() or (data.labels >= limits).any() or data.tasks.max() >= model.num_tasks:
-        raise ValueError("every label must lie in 0..num_classes[task]-1 and every task in "
-                         f"0..{model.num_tasks - 1}")
+    if (data.labels < 0).any() or (data.labels >= limits).any():
+        raise ValueError(f"every label must lie in 0..num_classes[task]-1 (num_classes {model.num_classes})")
     torch.manual_seed(config.seed)
     device = torch.device(config.device)
     model.to(device).train()
