@@ -2,7 +2,7 @@
 
 Each function takes the ``benchmarks.readme.Context`` (``ctx.load(relative_path) -> dict``) and
 returns markdown, so ``benchmarks/readme.py`` can register them as ``adapters-methods``,
-``adapters-goals`` and ``adapters-timing``; ``python -m benchmarks.adapters.tables`` prints them.
+``adapters-goals``, ``adapters-timing`` and ``adapters-steps300``; ``python -m benchmarks.adapters.tables`` prints them.
 """
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ from __future__ import annotations
 from hyperweights.bench.goals import goal_status
 from hyperweights.bench.report import markdown_table
 
-__all__ = ["adapters_goals", "adapters_headline", "adapters_methods", "adapters_timing"]
+__all__ = ["adapters_goals", "adapters_headline", "adapters_methods", "adapters_steps300", "adapters_timing"]
 
 RESULT = "adapters/adapters.json"
+STEPS300 = "adapters/adapters_steps300_seed0.json"
 
 
-def adapters_methods(ctx) -> str:
-    data = ctx.load(RESULT)
+def adapters_methods(ctx, relative: str = RESULT) -> str:
+    data = ctx.load(relative)
     tasks = list(data["tasks"])
     rows = []
     for row in data["summary"]:
@@ -27,6 +28,8 @@ def adapters_methods(ctx) -> str:
         cells["train s"] = f"{row['train_seconds']:.0f}"
         rows.append(cells)
     zero = data["zero_shot"]
+    if zero is None:
+        return markdown_table(rows)
     rows.append({"method": f"description_lora, zero-shot on held-out {zero['held_out']} (probe: "
                            f"{100 * zero['probe_accuracy']:.1f})", "seeds": 1,
                  "mean accuracy": f"{100 * zero['zero_shot_adapter_accuracy']:.1f} ({zero['held_out']} only)",
@@ -34,8 +37,13 @@ def adapters_methods(ctx) -> str:
     return markdown_table(rows)
 
 
-def adapters_goals(ctx) -> str:
-    data = ctx.load(RESULT)
+def adapters_steps300(ctx) -> str:
+    """The 300-step, one-seed study (``--steps 300 --seeds 0 --methods ... --tag _steps300_seed0``)."""
+    return adapters_methods(ctx, STEPS300)
+
+
+def adapters_goals(ctx, relative: str = RESULT) -> str:
+    data = ctx.load(relative)
     rows = []
     for g in data["goals"]:
         per_seed = ", ".join(f"{v:.1f}" for v in g.get("per_seed", []))
@@ -70,5 +78,6 @@ if __name__ == "__main__":
         def load(self, relative):
             return json.loads((Path("results") / relative).read_text())
 
-    for table in (adapters_methods, adapters_goals, adapters_timing):
+    for table in (adapters_methods, adapters_goals, adapters_timing, adapters_steps300):
         print(table(_Context()), end="\n\n")
+    print(adapters_goals(_Context(), STEPS300))
