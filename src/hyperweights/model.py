@@ -6,6 +6,8 @@ from torch import Tensor, nn
 
 from ._checks import check_finite_tensor, check_input
 from .hypernetwork import HyperNetwork
+from .heads.low_rank import LowRankHead
+from .targets.factored import factored_linear_names
 from .targets.functional import run_ensemble, run_shared
 
 __all__ = ["HyperModel", "check_compatible"]
@@ -30,6 +32,16 @@ def check_compatible(target: nn.Module, specs) -> None:
         )
 
 
+def _factored_names(target: nn.Module, hypernetwork: HyperNetwork) -> frozenset[str]:
+    """Generated ``nn.Linear`` weights a :class:`LowRankHead` emits as factors, when nothing
+    post-processes the generated matrix (no parametrization, no finiteness check)."""
+    head = hypernetwork.head
+    if (not isinstance(head, LowRankHead) or hypernetwork.parametrization is not None
+            or hypernetwork.check_finite):
+        return frozenset()
+    return factored_linear_names(target, head.factorable())
+
+
 class HyperModel(nn.Module):
     """``model(x, c)`` runs ``target`` with the weights ``hypernetwork(c)`` generates.
 
@@ -42,6 +54,10 @@ class HyperModel(nn.Module):
 
     Batch rule: the condition batch ``W`` must be 1 (shared weights) or the data batch ``B``
     (per-sample weights); :meth:`ensemble` applies ``K`` weight sets to the same inputs.
+
+    Low-rank heads: a generated ``nn.Linear`` weight that a :class:`LowRankHead` emits as
+    ``A @ B.T`` is applied as ``(x @ B) @ A.T`` without forming the matrix (see
+    :mod:`hyperweights.targets.factored`; not under a parametrization or ``check_finite``).
 
     Input checks: ``x`` must be a tensor on the hypernetwork's device, of its floating dtype when
     ``x`` is floating, and, for a target that starts with an ``nn.Linear``, of that layer's
@@ -68,6 +84,15 @@ class HyperModel(nn.Module):
         check_compatible(target, hypernetwork.specs)
         self.target = target
         self.hypernetwork = hypernetwork
+        #: generated Linear weights applied as ``(x @ B) @ A.T`` from a LowRankHead's factors
+        self.factored_names = _factored_names(target, hypernetwork)
+
+    def _generate(self, condition):
+        """``(weights, factors)``: factors only for :attr:`factored_names`."""
+        if not self.factored_names:
+            return self.hypernetwork(condition), None
+        hnet = self.hypernetwork
+        return hnet.head.factored(hnet.features(hnet.encode(condition)), self.factored_names)
 
     def _check_x(self, x) -> None:
         # dtype, device and width are checked against the generated weights by run_shared
@@ -78,12 +103,14 @@ class HyperModel(nn.Module):
     def forward(self, x, condition, *args, **kwargs):
         """``x: (B, ...)``; condition batch ``W`` in {1, B}; returns the target's output."""
         self._check_x(x)
-        return run_shared(self.target, self.hypernetwork(condition), (x, *args), kwargs)
+        weights, factors = self._generate(condition)
+        return run_shared(self.target, weights, (x, *args), kwargs, factors)
 
     def ensemble(self, x, condition, *args, **kwargs):
         """``K`` weight sets from ``condition`` applied to the same ``x``: returns ``(K, B, ...)``."""
         self._check_x(x)
-        return run_ensemble(self.target, self.hypernetwork(condition), (x, *args), kwargs)
+        weights, factors = self._generate(condition)
+        return run_ensemble(self.target, weights, (x, *args), kwargs, factors)
 
     def generate(self, condition) -> dict[str, Tensor]:
         """The generated weights ``{name: (W, *shape)}``."""

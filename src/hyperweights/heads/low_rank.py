@@ -81,6 +81,32 @@ class LowRankHead(Head):
                 parts.append(torch.bmm(a, b.transpose(1, 2)).reshape(w, -1))
         return torch.cat(parts, dim=1)
 
+    def factored(self, features: Tensor, names) -> tuple[dict[str, Tensor], dict[str, tuple[Tensor, Tensor]]]:
+        """The generated weights with the low-rank matrices named in ``names`` left as factors.
+
+        Returns:
+            ``({name: (W, *shape)}`` for every other tensor, ``{name: (A: (W, rows, r),
+            B: (W, cols, r))})``, ``A @ B.T`` being what :meth:`forward` would emit for ``name``.
+        """
+        code = self.out(self._single(features))
+        w = code.shape[0]
+        direct, factors = {}, {}
+        for kind, s, off, rows, cols in self.plan:
+            if kind == "direct":
+                direct[s.name] = code[:, off:off + s.numel].view(w, *s.shape)
+                continue
+            a = code[:, off:off + rows * self.rank].view(w, rows, self.rank)
+            b = code[:, off + rows * self.rank:off + (rows + cols) * self.rank].view(w, cols, self.rank)
+            if s.name in names:
+                factors[s.name] = (a, b)
+            else:
+                direct[s.name] = torch.bmm(a, b.transpose(1, 2)).view(w, *s.shape)
+        return direct, factors
+
+    def factorable(self) -> list[str]:
+        """Names of the tensors this head emits as low-rank factors."""
+        return [s.name for kind, s, *_ in self.plan if kind == "lowrank"]
+
     def describe(self) -> str:
         n = sum(1 for p in self.plan if p[0] == "lowrank")
         return f"LowRankHead(rank {self.rank}, {n} low-rank matrices)"

@@ -24,6 +24,14 @@ Generated weights are checked at the public entry points (:func:`functional_forw
 leading ``W`` dimension or of another shape is an error naming the parameter and both shapes.
 A torch error raised inside the target becomes a ``TargetCallError`` (a ``RuntimeError``, the
 original error chained) saying what the target received.
+
+Outputs that are not plain tensors (the ``vmap`` paths: per-sample weights and ensembles): the
+target may return any pytree (tuples, dicts, ``transformers`` ``ModelOutput`` dataclasses). Its
+tensor leaves are batched (``(K, B, ...)`` / ``(B, ...)``); ``None`` and Python constants
+(bool, int, float, str) pass through unchanged; a key/value cache object (a ``transformers``
+``Cache`` such as ``DynamicCache``, found by class name) cannot be batched, so it is dropped:
+replaced by ``None`` (pass ``use_cache=False`` to the target to not build it). Any other object
+is a ``TypeError`` naming its type and where it sits in the output.
 """
 
 from __future__ import annotations
@@ -34,9 +42,11 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
+from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from .._checks import check_input, describe, translate_errors
 from .attention import check_batch_first, vmappable_attention
+from .factored import factored_linears
 from .mlp_fast import linear_stack, single_forward, stack_forward
 from .recurrent import recurrent_ensemble, recurrent_forward, vmappable_recurrent
 
@@ -142,6 +152,51 @@ def _run(target: nn.Module, call, args: tuple):
     return translate_errors(lambda: _restoring_buffers(target, call), target, "the target", args)
 
 
+_CONSTANTS = (bool, int, float, complex, str, bytes, type(None))
+
+
+def _is_cache(value) -> bool:
+    """A key/value cache of ``transformers`` (``DynamicCache``, ``StaticCache``, ...)."""
+    return any(cls.__name__ == "Cache" for cls in type(value).__mro__)
+
+
+def _vmap_any_output(fn, in_dims):
+    """``vmap(fn, in_dims)`` for an ``fn`` whose output is any pytree: only its tensor leaves go
+    through ``vmap``; constants pass through, caches are dropped (see the module docstring)."""
+    layout = {}
+
+    def tensors_only(*inputs):
+        leaves, spec = tree_flatten(fn(*inputs))
+        kept, slots = [], []
+        for position, leaf in enumerate(leaves):
+            if isinstance(leaf, Tensor):
+                kept.append(leaf)
+                slots.append(_TENSOR_SLOT)
+            elif isinstance(leaf, _CONSTANTS):
+                slots.append(leaf)
+            elif _is_cache(leaf):
+                slots.append(None)
+            else:
+                raise TypeError(
+                    f"the target returned a {type(leaf).__name__} (leaf {position} of its output, "
+                    f"flattened), which cannot be batched over weight sets: only tensors, None and "
+                    "Python constants can (key/value caches are dropped). Return tensors from the "
+                    "target, e.g. wrap it in a module that picks the tensors you need.")
+        layout["spec"], layout["slots"] = spec, slots
+        return tuple(kept)
+
+    def call(*inputs):
+        batched = iter(vmap(tensors_only, in_dims=in_dims)(*inputs))
+        slots = layout["slots"]
+        return tree_unflatten([next(batched) if slot is _TENSOR_SLOT else slot for slot in slots],
+                              layout["spec"])
+
+    return call
+
+
+_TENSOR_SLOT = object()
+
+
 def _check_data(target: nn.Module, weights: dict[str, Tensor], args: tuple) -> None:
     """The data ``args[0]`` must meet the weights' dtype and device (and the first Linear's width)."""
     if args and not torch.compiler.is_compiling():
@@ -187,17 +242,23 @@ def functional_forward(target: nn.Module, weights: dict[str, Tensor], *args, **k
     return run_shared(target, weights, args, kwargs)
 
 
-def run_shared(target: nn.Module, weights: dict[str, Tensor], args: tuple, kwargs: dict):
+def run_shared(target: nn.Module, weights: dict[str, Tensor], args: tuple, kwargs: dict,
+               factors: dict[str, tuple[Tensor, Tensor]] | None = None):
     """:func:`functional_forward` without the check of the weights' names and shapes (for
-    weights a :class:`~hyperweights.HyperNetwork` built for this target generated)."""
-    num_sets = weight_batch_size(weights)
-    _check_data(target, weights, args)
+    weights a :class:`~hyperweights.HyperNetwork` built for this target generated).
+
+    ``factors``: ``{"<linear>.weight": (A: (W, out, r), B: (W, in, r))}`` applied in factored form
+    (:mod:`hyperweights.targets.factored`) instead of a materialised weight in ``weights``."""
+    factors = factors or {}
+    num_sets = weight_batch_size(_with_factor_sets(weights, factors))
+    _check_data(target, _with_factor_sets(weights, factors), args)
     if num_sets == 1:
-        if len(args) == 1 and not kwargs and isinstance(args[0], Tensor) and args[0].ndim == 2 \
-                and linear_stack(target):
+        if not factors and len(args) == 1 and not kwargs and isinstance(args[0], Tensor) \
+                and args[0].ndim == 2 and linear_stack(target):
             return _run(target, lambda: single_forward(target, weights, args[0]), args)
-        return _run(target, lambda: functional_call(target, {n: w[0] for n, w in weights.items()},
-                                                    args, kwargs), args)
+        return _run(target, lambda: _call(target, {n: w[0] for n, w in weights.items()},
+                                          {n: (a[0], b[0]) for n, (a, b) in factors.items()},
+                                          args, kwargs), args)
     if isinstance(target, nn.RNNBase):   # its batch is dimension 1 unless batch_first
         return _run(target, lambda: recurrent_forward(target, _all_weights(target, weights, num_sets),
                                                       *args, **kwargs), args)
@@ -209,7 +270,7 @@ def run_shared(target: nn.Module, weights: dict[str, Tensor], args: tuple, kwarg
             "(one weight set for the batch) or B (one per sample). For K weight sets applied to the "
             "same inputs use ensemble_forward / HyperModel.ensemble."
         )
-    if len(args) == 1 and not kwargs and args[0].ndim == 2 and linear_stack(target):
+    if not factors and len(args) == 1 and not kwargs and args[0].ndim == 2 and linear_stack(target):
         return _run(target, lambda: stack_forward(target, weights, args[0], shared=False), args)
     _check_vmappable(target, "per-sample weights (W == B)")
     # Each sample keeps a batch dimension of 1 so that targets which reshape with x.size(0) work.
@@ -218,15 +279,28 @@ def run_shared(target: nn.Module, weights: dict[str, Tensor], args: tuple, kwarg
     dims = tuple(0 if isinstance(a, Tensor) and a.ndim > 0 and a.shape[0] == batch else None
                  for a in args)
 
-    def one(w, *xs):
-        return functional_call(target, w, xs, kwargs)
+    def one(w, f, *xs):
+        return _call(target, w, f, xs, kwargs)
 
     def vmapped():
         with vmappable_recurrent(target), vmappable_attention(target):
-            return vmap(one, in_dims=(0, *dims))(weights, *batched)
+            return _vmap_any_output(one, (0, 0, *dims))(weights, factors, *batched)
 
     out = _run(target, vmapped, args)
     return torch.utils._pytree.tree_map(lambda t: t.squeeze(1) if isinstance(t, Tensor) else t, out)
+
+
+def _with_factor_sets(weights: dict[str, Tensor], factors: dict) -> dict[str, Tensor]:
+    """``weights`` plus one ``(W, ...)`` tensor per factored weight (for the batch checks)."""
+    return {**weights, **{name: a for name, (a, _) in factors.items()}} if factors else weights
+
+
+def _call(target: nn.Module, weights: dict[str, Tensor], factors: dict, args: tuple, kwargs: dict):
+    """One weight set: ``functional_call`` with the factored Linear layers patched in."""
+    if not factors:
+        return functional_call(target, weights, args, kwargs)
+    with factored_linears(target, factors):
+        return functional_call(target, weights, args, kwargs)
 
 
 def ensemble_forward(target: nn.Module, weights: dict[str, Tensor], *args, **kwargs):
@@ -253,24 +327,26 @@ def ensemble_forward(target: nn.Module, weights: dict[str, Tensor], *args, **kwa
     return run_ensemble(target, weights, args, kwargs)
 
 
-def run_ensemble(target: nn.Module, weights: dict[str, Tensor], args: tuple, kwargs: dict):
-    """:func:`ensemble_forward` without the check of the weights' names and shapes."""
-    weight_batch_size(weights)
-    _check_data(target, weights, args)
-    if (len(args) == 1 and not kwargs and isinstance(args[0], Tensor) and args[0].ndim == 2
-            and linear_stack(target)):
+def run_ensemble(target: nn.Module, weights: dict[str, Tensor], args: tuple, kwargs: dict,
+                 factors: dict[str, tuple[Tensor, Tensor]] | None = None):
+    """:func:`ensemble_forward` without the check of the weights' names and shapes (``factors``
+    as in :func:`run_shared`)."""
+    factors = factors or {}
+    sets = weight_batch_size(_with_factor_sets(weights, factors))
+    _check_data(target, _with_factor_sets(weights, factors), args)
+    if (not factors and len(args) == 1 and not kwargs and isinstance(args[0], Tensor)
+            and args[0].ndim == 2 and linear_stack(target)):
         return _run(target, lambda: stack_forward(target, weights, args[0], shared=True), args)
     if isinstance(target, nn.RNNBase):
-        sets = weight_batch_size(weights)
         return _run(target, lambda: recurrent_ensemble(target, _all_weights(target, weights, sets),
                                                        *args, **kwargs), args)
     _check_vmappable(target, "an ensemble call")
 
-    def one(w):
-        return functional_call(target, w, args, kwargs)
+    def one(w, f):
+        return _call(target, w, f, args, kwargs)
 
     def vmapped():
         with vmappable_recurrent(target), vmappable_attention(target):
-            return vmap(one)(weights)
+            return _vmap_any_output(one, (0, 0))(weights, factors)
 
     return _run(target, vmapped, args)
