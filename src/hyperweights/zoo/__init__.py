@@ -27,6 +27,7 @@ from .store import save_zoo as save_zoo
 from .tasks import TaskSet as TaskSet
 from .tasks import class_subset_tasks as class_subset_tasks
 from .train import ZooConfig as ZooConfig
+from .train import accuracy_after_steps as accuracy_after_steps
 from .train import batch_schedule as batch_schedule
 from .train import init_members as init_members
 from .train import member_accuracy as member_accuracy
@@ -37,6 +38,6 @@ from .vectorize import pad_tokens as pad_tokens
 from .vectorize import pad_vectors as pad_vectors
 from .vectorize import spec_table as spec_table
 
-__all__ = ["TaskSet", "TokenLayout", "Zoo", "ZooConfig", "batch_schedule", "class_subset_tasks",
+__all__ = ["TaskSet", "accuracy_after_steps", "TokenLayout", "Zoo", "ZooConfig", "batch_schedule", "class_subset_tasks",
            "init_members", "member_accuracy", "pad_tokens", "pad_vectors", "save_zoo", "spec_table",
            "train_one", "train_zoo"]

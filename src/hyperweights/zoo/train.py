@@ -13,6 +13,7 @@ reference: equal results for equal seeds, up to float rounding).
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -25,7 +26,8 @@ from ..training import FitResult, TrainConfig, config_field, train_loop
 from .tasks import TaskSet
 from .vectorize import spec_table
 
-__all__ = ["ZooConfig", "init_members", "batch_schedule", "train_zoo", "train_one", "member_accuracy"]
+__all__ = ["ZooConfig", "init_members", "batch_schedule", "train_zoo", "train_one", "member_accuracy",
+           "accuracy_after_steps"]
 
 
 @dataclass
@@ -200,3 +202,43 @@ def member_accuracy(target: nn.Module, weights: dict[str, Tensor], x: Tensor, y:
         logits = functional_forward(target, part, x[lo:lo + chunk])
         scores.append((logits.argmax(-1) == y[lo:lo + chunk]).float().mean(1))
     return torch.cat(scores)
+
+
+def accuracy_after_steps(target: nn.Module, tasks: TaskSet, task_ids, init: dict[str, Tensor],
+                         steps=(0, 5, 25), config: ZooConfig | None = None, seeds=None) -> dict[int, Tensor]:
+    """Test accuracy of starting weights after each fine-tuning budget, all members at once.
+
+    Args:
+        target, tasks: as for :func:`train_zoo`; task_ids: ``K`` tasks, one per starting set.
+        init: ``{name: (K, *shape)}`` starting weights (generated, transferred or random).
+        steps: fine-tuning budgets; ``0`` scores ``init`` as it is.
+        config: the fine-tuning recipe (``steps`` is replaced by each budget); default ZooConfig().
+        seeds: data order per member (default ``0..K-1``).
+
+    Returns:
+        ``{budget: (K,) test accuracy}``.
+
+    Example:
+        >>> from hyperweights.data import Split
+        >>> from hyperweights.zoo import class_subset_tasks
+        >>> split = Split(torch.randn(60, 4), torch.arange(60) % 2, torch.randn(20, 4), torch.arange(20) % 2)
+        >>> tasks = class_subset_tasks(split, 2, train_per_class=10, test_per_class=5)
+        >>> start = init_members(nn.Linear(4, 2), [0])
+        >>> sorted(accuracy_after_steps(nn.Linear(4, 2), tasks, [0], start, (0, 3),
+        ...                             ZooConfig(progress=False)))
+        [0, 3]
+    """
+    config = ZooConfig(progress=False) if config is None else config
+    task_ids = torch.as_tensor(task_ids, dtype=torch.long).reshape(-1)
+    seeds = list(range(len(task_ids))) if seeds is None else list(seeds)
+    x_test, y_test = tasks.test_batch(task_ids)
+    x_test, y_test = x_test.to(config.device), y_test.to(config.device)
+    out = {}
+    for budget in steps:
+        weights = init
+        if budget:
+            cfg = dataclasses.replace(config, steps=int(budget))
+            weights, _ = train_zoo(target, tasks, task_ids, seeds, cfg, init=init)
+        out[int(budget)] = member_accuracy(target, {n: w.to(config.device) for n, w in weights.items()},
+                                           x_test, y_test, config.eval_chunk).cpu()
+    return out
