@@ -71,7 +71,7 @@ def hypernetwork_weights(model: hw.HyperModel, tasks: TaskSet, support_size: int
     gen = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
     support = pack_support(*support_sets(tasks, torch.arange(len(tasks)), support_size, gen)).to(device)
-    return {n: w.detach() for n, w in model.hnet(support).items()}
+    return {n: w.detach() for n, w in model.hypernetwork(support).items()}
 
 
 @torch.no_grad()
