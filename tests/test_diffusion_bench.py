@@ -19,6 +19,7 @@ def test_bench_diffusion_smoke(tmp_path, monkeypatch):
     assert run["zoo_timing"]["max_abs_difference"] < 1e-4 and run["zoo_timing"]["speedup"] > 0
     assert 0 <= run["d2nwg"]["vae_reconstruction_accuracy"] <= 1
     assert len(run["generated_samples_accuracy"]) == 4 * 3
+    assert set(run["generated_accuracy_by_guidance"]) == {"0.0", "1.0", "2.0", "4.0"}
     assert [g["seeds"] for g in data["goals"]] == [1, 1, 1, 1]
     assert all(isinstance(g["met"], bool) for g in data["goals"])
     assert next(tmp_path.rglob("diffusion_smoke_accuracy.png")).stat().st_size > 0

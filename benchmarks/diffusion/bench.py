@@ -61,16 +61,18 @@ class StudyConfig:
     token_size: int = 128
     vae_dim: int = 64
     vae_layers: int = 1
+    latent_dim: int = 4
     cond_dim: int = 64
     denoiser_width: int = 256
-    vae_steps: int = 500
-    align_steps: int = 150
-    diffusion_steps: int = 700
+    vae_steps: int = 1500
+    align_steps: int = 300
+    diffusion_steps: int = 1500
     diffusion_batch: int = 32
     support_size: int = 50
     samples: int = 10
     sample_steps: int = 50
     guidance: float = 2.0
+    guidance_sweep: tuple[float, ...] = (0.0, 1.0, 4.0)   # reported beside, never used to choose
     hnet_steps: int = 400
     timing_members: int = 32
     timing_steps: int = 20
@@ -79,7 +81,8 @@ class StudyConfig:
 
 def _smoke() -> StudyConfig:
     return StudyConfig(dataset="digits", hidden=8, train_per_class=40, test_per_class=30, held_out=4,
-                       max_tasks=24, members_per_task=1, zoo_steps=40, token_size=32, vae_dim=16, cond_dim=16,
+                       max_tasks=24, members_per_task=1, zoo_steps=40, token_size=32, latent_dim=4,
+                       vae_dim=16, cond_dim=16,
                        denoiser_width=32, vae_steps=30, align_steps=10, diffusion_steps=30, diffusion_batch=16, support_size=20, samples=3,
                        sample_steps=5, hnet_steps=20, timing_members=4, timing_steps=3, timing_rounds=2)
 
@@ -161,7 +164,7 @@ def _one_seed(cfg: StudyConfig, seed: int, device: str, split) -> dict:
 
     print(f"[diffusion] seed {seed}: D2NWG", flush=True)
     model = D2NWG(target, tasks.num_features, 5, token_size=cfg.token_size, vae_dim=cfg.vae_dim,
-                  vae_layers=cfg.vae_layers,
+                  vae_layers=cfg.vae_layers, latent_dim=cfg.latent_dim,
                   cond_dim=cfg.cond_dim, encoder_hidden=cfg.cond_dim, denoiser_width=cfg.denoiser_width)
     dcfg = DiffusionConfig(vae_steps=cfg.vae_steps, align_steps=cfg.align_steps,
                            diffusion_steps=cfg.diffusion_steps, batch_size=cfg.diffusion_batch,
@@ -203,6 +206,13 @@ def _one_seed(cfg: StudyConfig, seed: int, device: str, split) -> dict:
     out["generated_samples_accuracy"] = [round(float(a), 4) for a in sampled_acc.cpu()]
     out["generated_support_accuracy"] = round(float(support.max(1).values.mean()), 4)
     out["zoo_accuracy"] = [round(float(a), 4) for a in zoo_acc]
+    sweep = {str(cfg.guidance): out["mean"]["generated"]["0"]}
+    for scale in cfg.guidance_sweep:                # the effect of classifier-free guidance
+        picked, _, _ = generate_for_tasks(model, held, samples=cfg.samples, support_size=cfg.support_size,
+                                          guidance=scale, sample_steps=cfg.sample_steps, seed=seed)
+        sweep[str(scale)] = round(float(member_accuracy(target, picked, *[t.to(device) for t in
+                                                                          held.test_batch(held_range)]).mean()), 4)
+    out["generated_accuracy_by_guidance"] = dict(sorted(sweep.items(), key=lambda kv: float(kv[0])))
     return out
 
 

@@ -68,7 +68,8 @@ class ZooData:
         if counts != {(len(self.task_ids),)}:
             raise ValueError(f"ZooData needs one task id per member: {len(self.task_ids)} ids, weights "
                              f"with leading sizes {sorted(counts)}")
-        if len(self.task_ids) and (int(self.task_ids.min()) < 0 or int(self.task_ids.max()) >= len(self.tasks)):
+        ids = self.task_ids
+        if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= len(self.tasks)):
             raise ValueError(f"task ids must be in 0..{len(self.tasks) - 1}")
 
 
@@ -104,7 +105,8 @@ def fit(model: D2NWG, data: ZooData, config: DiffusionConfig) -> FitResult:
     if not isinstance(model, D2NWG) or not isinstance(data, ZooData):
         raise TypeError(f"fit(model, data, config) takes a D2NWG and a ZooData; got "
                         f"{type(model).__name__}, {type(data).__name__}")
-    if data.tasks.num_classes != model.config["num_classes"] or data.tasks.num_features != model.config["num_features"]:
+    shape = (data.tasks.num_features, data.tasks.num_classes)
+    if shape != (model.config["num_features"], model.config["num_classes"]):
         raise ValueError(f"the model is built for {model.config['num_features']} features and "
                          f"{model.config['num_classes']} classes; the tasks have {data.tasks.num_features} "
                          f"and {data.tasks.num_classes}")

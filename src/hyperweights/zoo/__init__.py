@@ -38,6 +38,6 @@ from .vectorize import pad_tokens as pad_tokens
 from .vectorize import pad_vectors as pad_vectors
 from .vectorize import spec_table as spec_table
 
-__all__ = ["TaskSet", "accuracy_after_steps", "TokenLayout", "Zoo", "ZooConfig", "batch_schedule", "class_subset_tasks",
-           "init_members", "member_accuracy", "pad_tokens", "pad_vectors", "save_zoo", "spec_table",
-           "train_one", "train_zoo"]
+__all__ = ["TaskSet", "TokenLayout", "Zoo", "ZooConfig", "accuracy_after_steps", "batch_schedule",
+           "class_subset_tasks", "init_members", "member_accuracy", "pad_tokens", "pad_vectors", "save_zoo",
+           "spec_table", "train_one", "train_zoo"]

@@ -139,7 +139,8 @@ class Zoo:
         if theirs["sha256_16"] != self.fingerprint["sha256_16"]:
             ours = {n: tuple(s) for n, s in self.fingerprint["params"]}
             other = {n: tuple(s) for n, s in theirs["params"]}
-            diff = {n: (ours.get(n), other.get(n)) for n in ours.keys() | other.keys() if ours.get(n) != other.get(n)}
+            diff = {n: (ours.get(n), other.get(n)) for n in ours.keys() | other.keys()
+                    if ours.get(n) != other.get(n)}
             raise ValueError(f"the target is not this zoo's architecture; {{name: (zoo, target)}}: {diff}")
 
     def _shard(self, name: str) -> dict[str, Tensor]:
