@@ -86,6 +86,8 @@ def test_zoo_shards_round_trip_lazily(tmp_path):
         zoo.check(hw.mlp([3, 5, 2]))
     with pytest.raises(ValueError, match="one manifest entry per member"):
         save_zoo(tmp_path / "x", target, weights, entries[:2])
+    with pytest.raises(TypeError, match="JSON-serialisable"):
+        save_zoo(tmp_path / "y", target, weights, [{"seed": torch.tensor(k)} for k in range(5)])
     with pytest.raises(FileNotFoundError, match="manifest.json"):
         Zoo(tmp_path / "nothing")
 

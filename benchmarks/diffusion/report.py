@@ -13,7 +13,12 @@ from pathlib import Path
 from hyperweights.bench import markdown_table
 from hyperweights.bench.goals import goal_status
 
-__all__ = ["accuracy_table", "extras_table", "headline", "load"]
+__all__ = ["accuracy_table", "extras_table", "headline", "load", "configs_table"]
+
+#: the earlier, shorter configurations of the same study (same seed, same tasks), kept as ablations
+CONFIGS = {"diffusion_fashion_mnist_short.json": "VAE 500 / align 150 / diffusion 700 steps, latent 26x4",
+           "diffusion_fashion_mnist_latent8.json": "VAE 2000 / align 300 / diffusion 1200 steps, latent 26x8",
+           "diffusion_fashion_mnist.json": "VAE 1500 / align 300 / diffusion 1500 steps, latent 26x4 (main)"}
 
 LABELS = {"generated": "D2NWG, best of K generated", "random": "random init",
           "nearest_zoo": "nearest zoo model (encoder)", "hypernetwork": "task-conditioned hypernetwork"}
@@ -48,8 +53,24 @@ def extras_table(data: dict) -> str:
             {"measure": f"zoo training, {r['zoo_timing']['members']} members: batched vs loop",
              "value": f"{r['zoo_timing']['speedup']}x"},
             {"measure": "D2NWG training seconds (3 stages)", "value": r["d2nwg"]["train_seconds"]}]
+    rows += [{"measure": f"generated @0, guidance {scale}", "value": acc}
+             for scale, acc in r.get("generated_accuracy_by_guidance", {}).items()]
     goals = [{"goal": g["goal"], "measured": g["measured"], "status": goal_status(g)} for g in data["goals"]]
     return markdown_table(rows) + "\n\n" + markdown_table(goals)
+
+
+def configs_table(results: Path) -> str:
+    """Generated accuracy and VAE reconstruction accuracy for each stored configuration."""
+    rows = []
+    for name, label in CONFIGS.items():
+        path = Path(results) / "diffusion" / name
+        if not path.is_file():
+            continue
+        r = json.loads(path.read_text())["runs"][0]
+        rows.append({"configuration": label,
+                     "VAE reconstruction acc": r["d2nwg"]["vae_reconstruction_accuracy"],
+                     **{f"generated @{b}": r["mean"]["generated"][b] for b in ("0", "5", "25")}})
+    return markdown_table(rows)
 
 
 def headline(data: dict) -> str:
@@ -64,4 +85,4 @@ def headline(data: dict) -> str:
 if __name__ == "__main__":
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("results")
     data = load(root)
-    print(accuracy_table(data), extras_table(data), headline(data), sep="\n\n")
+    print(accuracy_table(data), extras_table(data), configs_table(root), headline(data), sep="\n\n")

@@ -79,6 +79,11 @@ def save_zoo(folder: str | os.PathLike, target: nn.Module, weights: dict[str, Te
             raise ValueError(f"weights[{spec.name!r}] has shape {shape}, expected (K={count}, *{spec.shape})")
     if len(members) != count:
         raise ValueError(f"one manifest entry per member: {count} members but {len(members)} entries")
+    try:
+        json.dumps(members)
+    except TypeError as err:
+        raise TypeError(f"save_zoo's member entries must be JSON-serialisable (numbers, strings, "
+                        f"lists, dicts; convert tensors with float() / int()): {err}") from err
     if not (isinstance(shard_size, int) and shard_size > 0):
         raise ValueError(f"shard_size must be a positive integer, got {shard_size!r}")
     folder = Path(folder)
