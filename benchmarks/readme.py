@@ -113,7 +113,7 @@ APPLICATIONS = (("core: any `nn.Module`, every design axis", "hyperweights", "do
 
 
 def applications(ctx: Context) -> str:
-    return markdown_table([{"application": name, "module": f"`{module}`", "headline (measured)": head(ctx),
+    return markdown_table([{"application": name, "module": ", ".join(f"`{m}`" for m in module.split(", ")), "headline (measured)": head(ctx),
                             "docs": f"[{Path(doc).stem}]({ctx.link(doc)})"}
                            for name, module, doc, head in APPLICATIONS])
 

@@ -1,0 +1,23 @@
+"""The weight-diffusion rows of the generated docs tables (see :mod:`benchmarks.tables`); the
+tables themselves are built by :mod:`benchmarks.diffusion.report`."""
+
+from __future__ import annotations
+
+from benchmarks.diffusion import report
+from benchmarks.tables import Context
+
+RESULT = "diffusion/diffusion_fashion_mnist.json"
+
+
+def headline(ctx: Context) -> str:
+    return report.headline(ctx.load(RESULT))
+
+
+def diffusion(ctx: Context) -> str:
+    data = ctx.load(RESULT)
+    return report.accuracy_table(data) + "\n\n" + report.extras_table(data)
+
+
+HEADLINE = ("weights as data (D2NWG, model zoos)", "hyperweights.diffusion, hyperweights.zoo",
+            "docs/diffusion.md", headline)
+TABLES: dict = {"diffusion": diffusion}
