@@ -342,7 +342,7 @@ def _goals(runs, timing, peft_check) -> list[dict]:
 
 def _plot(rows: list[dict], path) -> None:
     """Accuracy (mean, min-max over seeds) against adapter parameters, one point per method."""
-    from hyperweights.bench.plotting import pyplot
+    from hyperweights.bench.plotting import pyplot, save_figure
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.8))
     for row in rows:
@@ -355,9 +355,7 @@ def _plot(rows: list[dict], path) -> None:
     ax.set_ylabel("mean test accuracy over 5 tasks (%)")
     ax.set_title("adapters on the last block of a frozen encoder, 5 tasks")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(args) -> int:

@@ -236,7 +236,7 @@ def _goals(runs: list[dict]) -> list[dict]:
 
 
 def _plot(runs: list[dict], path) -> None:
-    from hyperweights.bench.plotting import pyplot
+    from hyperweights.bench.plotting import pyplot, save_figure
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     zoo = [a for r in runs for a in r["zoo_accuracy"]]
@@ -254,9 +254,7 @@ def _plot(runs: list[dict], path) -> None:
     axes[1].set_xlabel("fine-tuning steps")
     axes[1].set_ylabel("test accuracy, unseen tasks")
     axes[1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(args) -> int:

@@ -177,7 +177,7 @@ def _summarise(runs: list[dict], cfg: PhysicsBench) -> dict:
 
 
 def _plot(runs: list[dict], path) -> None:
-    from hyperweights.bench.plotting import pyplot
+    from hyperweights.bench.plotting import pyplot, save_figure
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
     for r in runs:
@@ -196,9 +196,7 @@ def _plot(runs: list[dict], path) -> None:
     right.set_yscale("log")
     right.legend(fontsize=7)
     right.set_title("held-out PDEs")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(args) -> int:

@@ -171,7 +171,7 @@ def _goals(runs: list[dict], cfg: PruningBench) -> list[dict]:
 
 
 def _plot(runs: list[dict], path) -> None:
-    from hyperweights.bench.plotting import pyplot
+    from hyperweights.bench.plotting import pyplot, save_figure
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for method, marker in (("searched", "o"), ("uniform", "s"), ("l1_norm", "^"), ("dynamic", "x")):
@@ -183,9 +183,7 @@ def _plot(runs: list[dict], path) -> None:
     ax.set_ylabel("test accuracy")
     ax.set_title("Fashion-MNIST, after the same short fine-tune")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(args) -> int:

@@ -76,7 +76,7 @@ def _env_speed(num_envs: int, smoke: bool) -> dict:
 
 
 def _plot(runs: list[dict], cfg: StudyConfig, path) -> None:
-    from hyperweights.bench.plotting import pyplot
+    from hyperweights.bench.plotting import pyplot, save_figure
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     for method in POLICY_METHODS:
@@ -88,9 +88,7 @@ def _plot(runs: list[dict], cfg: StudyConfig, path) -> None:
     ax.set_ylabel("training episode return")
     ax.set_title(f"CartPole, {len(TRAIN_TASKS)} training poles, {len(cfg.seeds)} seeds")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(args) -> int:

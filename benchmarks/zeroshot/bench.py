@@ -87,7 +87,7 @@ def _run_split(method: str, data: ZeroShotData, cfg: StudyConfig, device: torch.
 
 
 def _plot(rows: list[dict], path) -> None:
-    from hyperweights.bench.plotting import pyplot
+    from hyperweights.bench.plotting import pyplot, save_figure
     plt = pyplot()
     splits = sorted({tuple(r["unseen_classes"]) for r in rows})
     fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -100,9 +100,7 @@ def _plot(rows: list[dict], path) -> None:
     ax.set_xlabel("unseen classes")
     ax.set_ylabel("GZSL harmonic mean")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(args) -> int:

@@ -6,7 +6,7 @@ Benchmarks run on machines without a display, so plots go to files through the `
 
 from __future__ import annotations
 
-__all__ = ["pyplot"]
+__all__ = ["pyplot", "save_figure"]
 
 
 def pyplot():
@@ -24,3 +24,19 @@ def pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
+
+
+def save_figure(fig, path, *, dpi: int = 120) -> None:
+    """Lay out ``fig``, write it to ``path`` and close it (an open figure keeps its memory).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> fig, ax = pyplot().subplots()
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     save_figure(fig, pathlib.Path(folder) / "plot.png")
+        ...     (pathlib.Path(folder) / "plot.png").stat().st_size > 0
+        True
+    """
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
