@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from .._checks import check_input, describe, translate_errors
-from .attention import check_batch_first, vmappable_attention
+from .attention import attention_ensemble, check_batch_first, explicit_ensemble_applies, vmappable_attention
 from .mlp_fast import linear_stack, single_forward, stack_forward
 from .recurrent import recurrent_ensemble, recurrent_forward, vmappable_recurrent
 
@@ -264,6 +264,8 @@ def run_ensemble(target: nn.Module, weights: dict[str, Tensor], args: tuple, kwa
         sets = weight_batch_size(weights)
         return _run(target, lambda: recurrent_ensemble(target, _all_weights(target, weights, sets),
                                                        *args, **kwargs), args)
+    if explicit_ensemble_applies(target, args, kwargs):   # shared inputs: one GEMM for all members
+        return _run(target, lambda: attention_ensemble(target, weights, *args, **kwargs), args)
     _check_vmappable(target, "an ensemble call")
 
     def one(w):
