@@ -208,55 +208,71 @@ def _additive_mask(key_padding_mask, attn_mask, batch: int, heads: int, dtype) -
     return merged
 
 
+def _heads(x: Tensor, x_k: bool, w: Tensor, w_k: bool, b: Tensor | None, b_k: bool, n: int, heads: int,
+           sets: int) -> Tensor:
+    """``n`` projections of ``x: (K?, B, L, E)`` split into heads: ``(n, heads * sets * B, L, d)``,
+    the batch ordered (head, member, sample).
+
+    A shared input is one GEMM, all members' rows against the input's transpose, with the weight
+    rows ordered (projection, d, head, member) and the bias as one more input column: its output
+    *is* the heads layout (a strided view, no copy). Per-member inputs are one batched matmul and
+    one copy into the layout."""
+    rows, width = w.shape[-2], w.shape[-1]
+    head_dim = rows // (n * heads)
+    if x_k:
+        out, _ = _linear(x, True, w, w_k, b, b_k, sets)                         # (K, B, L, n * E)
+        out = out.view(*out.shape[:3], n, heads, head_dim).permute(3, 4, 0, 1, 2, 5)
+        return out.reshape(n, -1, x.shape[-2], head_dim)
+    w = (w if w_k else w.expand(sets, rows, width)).view(sets, n, heads, head_dim, width)
+    w = w.permute(1, 3, 2, 0, 4).reshape(-1, width)                             # rows (n, d, H, K)
+    flat = x.reshape(-1, width)                                                 # (B * L, E)
+    if b is not None:                             # the bias as a weight column against a ones column
+        b = (b if b_k else b.expand(sets, rows)).view(sets, n, heads, head_dim).permute(1, 3, 2, 0)
+        w = torch.cat([w, b.reshape(-1, 1)], dim=1)
+        flat = torch.cat([flat, flat.new_ones(flat.shape[0], 1)], dim=1)
+    out = torch.mm(w, flat.t())                                                 # (n d H K, B L)
+    return out.view(n, head_dim, -1, x.shape[-2]).permute(0, 2, 3, 1)
+
+
 def _attention(members: _Members, prefix: str, mha: nn.MultiheadAttention, query, key, value, q_k: bool,
                kv_k: bool, key_padding_mask=None, attn_mask=None, need_weights=False, average=True):
     """Batch-first multi-head attention of all members: ``(out (K?, B, L, E), carries K, weights)``,
     ``weights`` (``(K, B, L, S)``, per head ``(K, B, H, L, S)``) only if ``need_weights``.
 
     The ``1 / sqrt(d)`` scaling is folded into the query rows of the projection (as torch's fused
-    kernel does), and attention is two batched matmuls over all ``K * B * H`` (member, sequence,
-    head) triples around one softmax: at these sequence lengths that is faster on CPU than
+    kernel does), and attention is two batched matmuls over all ``H * K * B`` (head, member,
+    sequence) triples around one softmax: at these sequence lengths that is faster on CPU than
     ``scaled_dot_product_attention``'s flash kernel, and it gives the attention weights too."""
     heads, width, k = mha.num_heads, mha.embed_dim, members.k
-    head_dim = width // heads
-    scale = head_dim ** -0.5
+    scale = (width // heads) ** -0.5
     w, w_k = members.get(prefix + "in_proj_weight")
     b, b_k = members.get(prefix + "in_proj_bias")
-    if mha._qkv_same_embed_dim and query is key and key is value and q_k == kv_k:
-        w = torch.cat([w[..., :width, :] * scale, w[..., width:, :]], dim=-2)
-        b = None if b is None else torch.cat([b[..., :width] * scale, b[..., width:]], dim=-1)
-        projected = [(*_linear(query, q_k, w, w_k, b, b_k, k), 3)]              # one GEMM for q, k, v
+    if mha._qkv_same_embed_dim:
+        parts = [(w[..., i * width:(i + 1) * width, :], w_k) for i in range(3)]
     else:
-        projected = []
-        for i, (x, x_k) in enumerate(((query, q_k), (key, kv_k), (value, kv_k))):
-            if mha._qkv_same_embed_dim:
-                wi, wi_k = w[..., i * width:(i + 1) * width, :], w_k
-            else:
-                wi, wi_k = members.get(prefix + ("q", "k", "v")[i] + "_proj_weight")
-            bi = None if b is None else b[..., i * width:(i + 1) * width]
-            if i == 0:
-                wi, bi = wi * scale, None if bi is None else bi * scale
-            projected.append((*_linear(x, x_k, wi, wi_k, bi, b_k, k), 1))
-    has_k = any(t_k for _, t_k, _ in projected)
+        parts = [members.get(f"{prefix}{name}_proj_weight") for name in "qkv"]
+    biases = [None if b is None else b[..., i * width:(i + 1) * width] for i in range(3)]
+    parts[0], biases[0] = (parts[0][0] * scale, parts[0][1]), None if b is None else biases[0] * scale
+    has_k = q_k or kv_k or b_k or any(p_k for _, p_k in parts)
     sets, batch = (k if has_k else 1), query.shape[-3]
-
-    def heads_first(t, t_k, n):                       # (K?, B, L, n * E) -> n x (sets * B * H, L, d)
-        t = members.lift(t, t_k) if has_k else t.unsqueeze(0)
-        t = t.unflatten(-1, (n, heads, head_dim)).permute(3, 0, 1, 4, 2, 5)
-        return t.reshape(n, -1, t.shape[-2], head_dim).unbind(0)
-
-    q, k_, v = (part for item in projected for part in heads_first(*item))
-    scores = torch.bmm(q, k_.transpose(1, 2))                                # (sets * B * H, L, S)
+    if mha._qkv_same_embed_dim and query is key and key is value and q_k == kv_k:   # one GEMM
+        q, k_, v = _heads(query, q_k, torch.cat([p for p, _ in parts], dim=-2), w_k,
+                          None if b is None else torch.cat(biases, dim=-1), b_k, 3, heads, sets)
+    else:
+        q, k_, v = (_heads(x, x_k, p, p_k, bias, b_k, 1, heads, sets)[0] for x, x_k, (p, p_k), bias in
+                    zip((query, key, value), (q_k, kv_k, kv_k), parts, biases))
+    scores = torch.bmm(q, k_.transpose(1, 2))                                # (H * sets * B, L, S)
     mask = _additive_mask(key_padding_mask, attn_mask, batch, heads, scores.dtype)
     if mask is not None:                              # broadcast over the members, no copies
-        scores = (scores.view(sets, batch, heads, *scores.shape[1:]) + mask).flatten(0, 2)
+        mask = mask.transpose(0, 1).unsqueeze(1)                                  # (H?, 1, B?, L?, S)
+        scores = (scores.view(heads, sets, batch, *scores.shape[1:]) + mask).flatten(0, 2)
     probs = torch.softmax(scores, dim=-1)
-    out = torch.bmm(probs, v).view(sets, batch, heads, -1, head_dim).transpose(2, 3)
+    out = torch.bmm(probs, v).view(heads, sets, batch, -1, width // heads).permute(1, 2, 3, 0, 4)
     out = out.reshape(sets, batch, -1, width) if has_k else out.reshape(batch, -1, width)
     weights = None
     if need_weights:
-        weights = probs.view(sets, batch, heads, *probs.shape[1:])
-        weights = weights.mean(dim=2) if average else weights
+        weights = probs.view(heads, sets, batch, *probs.shape[1:])
+        weights = weights.mean(dim=0) if average else weights.permute(1, 2, 0, 3, 4)
         weights = weights if has_k else weights.expand(k, *weights.shape[1:])
     out, has_k = _module_linear(members, prefix + "out_proj.", out, has_k)
     return out, has_k, weights
@@ -272,7 +288,9 @@ def _encoder_layer(members: _Members, prefix: str, layer: nn.TransformerEncoderL
 
     def feed_forward(y, y_k):
         hidden, hidden_k = _module_linear(members, prefix + "linear1.", y, y_k)
-        return _module_linear(members, prefix + "linear2.", layer.activation(hidden), hidden_k)
+        # in place: the (K, B, L, 2E) hidden layer is fresh, and one pass less over it counts
+        hidden = hidden.relu_() if layer.activation is F.relu else layer.activation(hidden)
+        return _module_linear(members, prefix + "linear2.", hidden, hidden_k)
 
     def norm(which, y, y_k):
         return _layer_norm(members, f"{prefix}{which}.", getattr(layer, which), y, y_k)
