@@ -10,7 +10,8 @@ MLP targets (an ``nn.Sequential`` of Linear layers and activations) take an exac
 batched-matmul path instead of ``vmap`` (see :mod:`hyperweights.targets.mlp_fast`); recurrent
 layers (``nn.RNN``, ``nn.GRU``, ``nn.LSTM``, alone or inside a larger target) run as a batched
 time-step recurrence (see :mod:`hyperweights.targets.recurrent`); attention and Transformer
-layers run their composite path, which ``vmap`` batches (see :mod:`hyperweights.targets.attention`).
+layers run their composite path, which ``vmap`` batches, and ensembles of them on shared inputs an
+explicit path (see :mod:`hyperweights.targets.attention`).
 
 What the target keeps: parameters that are not generated are read from it and never modified
 (generated ones are swapped in by :func:`torch.func.functional_call` and put back, also when the
