@@ -17,6 +17,7 @@ def test_bench_sequence_smoke(tmp_path, monkeypatch):
     assert all(isinstance(r["goal_10x_loop"], bool) and r["speedup_vs_loop"] > 0 for r in data["recurrent"])
     assert [r["form"] for r in data["attention"]] == ["per-sample", "ensemble"]
     assert all(r["speedup_vs_loop"] > 0 and r["x_vmap_fallback"] > 0 for r in data["attention"])
+    assert data["attention"][1]["x_vmap_composite"] > 0          # the ensemble against its old path
     assert isinstance(data["step"]["goal_at_most_2x"], bool)
     lm = data["lm"]
     assert {r["cell"] for r in lm["runs"]} == {"lstm", "layernorm_lstm", "hyperlstm"}

@@ -172,3 +172,84 @@ def test_dropout_in_training_mode_is_refused_with_advice():
         with vmappable_attention(module):
             pass
     assert torch.backends.mha.get_fastpath_enabled()
+
+
+# ------------------------------------------------------------------ the explicit ensemble path
+from hyperweights.targets.attention import explicit_ensemble_applies  # noqa: E402
+
+EXPLICIT = {
+    "mha_need_weights_per_head": (lambda: nn.MultiheadAttention(8, 2, batch_first=True),
+                                  {"need_weights": True, "average_attn_weights": False}, None),
+    "mha_seq_first_masks": (lambda: nn.MultiheadAttention(8, 2, bias=False), {}, "masks"),
+    "layer_only_linear1": (lambda: nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True),
+                           {}, r"linear1\.weight"),
+    "layer_seq_first_norm_first_no_bias": (lambda: nn.TransformerEncoderLayer(
+        8, 2, 16, dropout=0.0, norm_first=True, bias=False), {}, r".*(norm|out_proj).*"),
+    "stack_attention_and_final_norm": (lambda: nn.TransformerEncoder(
+        nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True), 2, norm=nn.LayerNorm(8),
+        enable_nested_tensor=False), {}, r"layers\.1\.self_attn\..*|norm\.bias"),
+}
+
+
+def _explicit_call(name, module, batch=4, steps=5):
+    """The inputs (positional, keyword) of each case; masks are shared by all members."""
+    g = torch.Generator().manual_seed(2)
+    first = getattr(module, "batch_first", None)
+    first = module.self_attn.batch_first if first is None and hasattr(module, "self_attn") else first
+    first = module.layers[0].self_attn.batch_first if first is None else first
+    x = torch.randn(*((batch, steps) if first else (steps, batch)), 8, generator=g)
+    kwargs = dict(EXPLICIT[name][1])
+    if isinstance(module, nn.MultiheadAttention):
+        args = (x, x, x) if EXPLICIT[name][2] != "masks" else (x, torch.randn(3, batch, 8, generator=g),
+                                                              torch.randn(3, batch, 8, generator=g))
+        if EXPLICIT[name][2] == "masks":
+            kwargs["key_padding_mask"] = torch.tensor([[False, True, False]] * batch)
+            kwargs["attn_mask"] = torch.tensor([[False, False, True]] * steps)     # bool, like the padding
+        return args, kwargs
+    if name.startswith("stack"):
+        kwargs["mask"] = nn.Transformer.generate_square_subsequent_mask(steps).isinf()  # bool, causal
+        kwargs["src_key_padding_mask"] = torch.tensor([[False] * steps] * (batch - 1) + [[False] * 3 + [True] * 2])
+    return (x,), kwargs
+
+
+@pytest.mark.parametrize("name", sorted(EXPLICIT))
+def test_the_explicit_ensemble_path_equals_each_members_module_values_and_gradients(name):
+    torch.manual_seed(0)
+    make, _, generate = EXPLICIT[name]
+    module = make().eval()
+    pattern = ".*" if generate in (None, "masks") else generate
+    import re
+    w = {n: t for n, t in _weights(module, 3).items() if re.fullmatch(pattern, n)}
+    args, kwargs = _explicit_call(name, module)
+    assert explicit_ensemble_applies(module, args, kwargs)
+    own = [p for n, p in module.named_parameters() if n not in w]          # shared, trained too
+    got = hw.ensemble_forward(module, w, *args, **kwargs)
+
+    def member(k):
+        return functional_call(module, {n: t[k] for n, t in w.items()}, args, kwargs)
+
+    def flat(out):
+        return [t for t in (out if isinstance(out, tuple) else (out,)) if t is not None]
+
+    wanted = [flat(member(k)) for k in range(3)]
+    for k in range(3):
+        for a, b in zip(flat(got), wanted[k], strict=True):
+            torch.testing.assert_close(a[k], b, atol=1e-5, rtol=1e-5)
+    params = list(w.values()) + own
+    loss = sum(t.square().sum() for t in flat(got))
+    ref = sum(t.square().sum() for out in wanted for t in out)
+    for a, b in zip(torch.autograd.grad(loss, params), torch.autograd.grad(ref, params)):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_the_explicit_path_serves_the_plain_modules_and_vmap_the_rest():
+    layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+    x = torch.randn(2, 5, 8)
+    assert explicit_ensemble_applies(layer, (x,), {})
+    assert not explicit_ensemble_applies(SelfAttention(), (x,), {})                # a user's module
+    assert not explicit_ensemble_applies(nn.MultiheadAttention(8, 2, add_bias_kv=True), (x, x, x), {})
+    assert not explicit_ensemble_applies(layer, (x[0],), {})                       # unbatched
+    assert not explicit_ensemble_applies(layer, (x,), {"is_causal": True})         # causal, no mask
+    with pytest.raises(RuntimeError, match="dropout p=0.1"):
+        hw.ensemble_forward(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True).train(),
+                            {"linear1.bias": torch.zeros(2, 16)}, x)

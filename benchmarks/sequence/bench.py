@@ -8,8 +8,9 @@ Three parts, each with its goals computed here and written into ``results/sequen
   Goals: >= 10x the loop, within 1.5x of the hand-written recurrence.
 - ``attention``: per-sample and ensemble weights for an ``nn.TransformerEncoderLayer`` target
   (the composite path, no batching fallback) against a Python loop of fused calls and against
-  ``vmap`` with torch's fused fast path left on (which falls back to a per-sample loop and warns);
-  outputs checked equal, times measured (no goal).
+  ``vmap`` with torch's fused fast path left on (which falls back to a per-sample loop and warns),
+  and for the ensemble (the explicit path) against ``vmap`` over the composite path, the path it
+  replaced; outputs checked equal, times measured (no goal).
 - ``step``: HyperLSTM training-step time over the LayerNorm-LSTM's at equal hidden size (goal <= 2x).
 - ``compile``: the HyperLSTM training step with the cell's ``step`` under ``torch.compile``: compile
   seconds and the speed ratio over eager (measured, no goal; not in the default parts).
@@ -134,6 +135,8 @@ def _attention(smoke: bool, device: torch.device) -> list[dict]:
     import warnings
 
     from torch.func import vmap
+
+    from hyperweights.targets.attention import vmappable_attention
     batch, members, steps, width = (4, 3, 5, 16) if smoke else (64, 32, 20, 64)
     layer = nn.TransformerEncoderLayer(width, 4, 2 * width, dropout=0.0, batch_first=True).to(device).eval()
     x = torch.randn(batch, steps, width, device=device)
@@ -152,21 +155,31 @@ def _attention(smoke: bool, device: torch.device) -> list[dict]:
                                                         (x,)) for k in range(members)])
             fallback_call = lambda: vmap(lambda p: functional_call(layer, p, (x,)))(w)  # noqa: E731
 
+            def composite():                  # the path the explicit ensemble path replaced
+                with vmappable_attention(layer):
+                    return fallback_call()
+
         def fallback(call=fallback_call):
             with warnings.catch_warnings():   # torch's "performance drop ... batching rule" warning:
                 warnings.simplefilter("ignore")   # this reference is the fallback it announces
                 return call()
 
+        calls = {"ours": ours, "loop": loop, "fallback": fallback}
+        if form == "ensemble":
+            calls["composite"] = composite
         with torch.no_grad():
-            torch.testing.assert_close(ours(), loop(), atol=1e-4, rtol=1e-4)
-            torch.testing.assert_close(ours(), fallback(), atol=1e-4, rtol=1e-4)
-            times = interleaved({"ours": ours, "loop": loop, "fallback": fallback},
-                                rounds=3 if smoke else 15, warmup=1 if smoke else 3)
+            for name, call in calls.items():
+                if name != "ours":
+                    torch.testing.assert_close(ours(), call(), atol=1e-4, rtol=1e-4)
+            times = interleaved(calls, rounds=3 if smoke else 15, warmup=1 if smoke else 3)
         row = {"target": f"nn.TransformerEncoderLayer({width}, 4, {2 * width})", "form": form,
                "sets": sets, "batch": batch, "steps": steps, "ours_ms": round(times["ours"], 3),
                "loop_ms": round(times["loop"], 3), "vmap_fallback_ms": round(times["fallback"], 3),
                "speedup_vs_loop": round(times["loop"] / times["ours"], 2),
                "x_vmap_fallback": round(times["ours"] / times["fallback"], 3)}
+        if "composite" in times:              # vmap over the composite path: the earlier library path
+            row["vmap_composite_ms"] = round(times["composite"], 3)
+            row["x_vmap_composite"] = round(times["ours"] / times["composite"], 3)
         rows.append(row)
         print(f"  {row['target']} {form}: {row['speedup_vs_loop']}x the loop, "
               f"{row['x_vmap_fallback']}x torch's vmap fallback", flush=True)

@@ -55,6 +55,8 @@ def sequence_attention(ctx: Context) -> str:
         "target": f"`{r['target']}`", "weights": _weights(r),
         "library path": f"{r['ours_ms']:.1f} ms", "loop of fused calls": f"{r['loop_ms']:.0f} ms",
         "`vmap` with torch's fallback": f"{r['vmap_fallback_ms']:.1f} ms",
+        "`vmap` over the composite path": (f"{r['vmap_composite_ms']:.1f} ms" if "vmap_composite_ms" in r
+                                           else "–"),
         "speed-up vs loop": f"{r['speedup_vs_loop']:.2f}×",
         "time × fallback's": f"{r['x_vmap_fallback']:.2f}"}
         for r in ctx.load("sequence/sequence_attention.json")["attention"]])

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from .. import io
 from ..conditioning import Conditioner
 from ..hypernetwork import HyperNetwork
 from ..targets.recurrent import stepwise_forward
@@ -60,6 +61,26 @@ class SequenceCondition(Conditioner):
         return states.reshape(-1, self.out_dim)
 
 
+#: the recurrent layers a checkpoint can rebuild from their constructor arguments
+_REBUILDABLE = {"RNN": nn.RNN, "GRU": nn.GRU, "LSTM": nn.LSTM}
+
+
+def _recurrent_config(target: nn.RNNBase) -> dict | None:
+    """The constructor arguments that rebuild ``target`` (None for a user's subclass)."""
+    if type(target) not in _REBUILDABLE.values():
+        return None
+    config = {"class": type(target).__name__, "input_size": target.input_size,
+              "hidden_size": target.hidden_size, "num_layers": target.num_layers,
+              "bias": target.bias, "batch_first": target.batch_first,
+              "dropout": float(target.dropout), "bidirectional": target.bidirectional}
+    if isinstance(target, nn.LSTM):
+        config["proj_size"] = target.proj_size
+    if isinstance(target, nn.RNN):
+        config["nonlinearity"] = target.nonlinearity
+    return config
+
+
+@io.checkpointable("sequence.StepwiseModel")
 class StepwiseModel(nn.Module):
     """A recurrent target whose generated weights change at every time step, per sample.
 
@@ -109,3 +130,58 @@ class StepwiseModel(nn.Module):
 
     def forward(self, x: Tensor, hx=None):
         return stepwise_forward(self.target, self.weights(x), x, hx)
+
+    # ------------------------------------------------------------------ checkpoints (hw.save / hw.load)
+    def checkpoint_state(self) -> tuple[dict[str, Tensor], dict]:
+        """The hypernetwork's tensors (its :class:`SequenceCondition` included), the target's
+        non-generated ones, the hypernetwork's design and the target's constructor arguments."""
+        hnet = self.hnet
+        tensors = {f"hypernetwork.{k}": v.detach() for k, v in hnet.state_dict().items()}
+        tensors.update((f"target.{k}", v) for k, v in
+                       io._static_state(self.target, hnet.generated_parameter_names).items())
+        return tensors, {"hypernetwork": hnet.config(), "target": _recurrent_config(self.target)}
+
+    @classmethod
+    def from_checkpoint(cls, tensors: dict[str, Tensor], config: dict, target: nn.RNNBase | None = None,
+                        **parts) -> StepwiseModel:
+        """Rebuild from :meth:`checkpoint_state`. ``target`` (same architecture) is needed only for
+        a subclass of ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM``; ``parts``: ``condition`` / ``trunk`` /
+        ``head`` for parts that wrap user code, ``strict``.
+
+        Example:
+            >>> import tempfile, torch
+            >>> import hyperweights as hw
+            >>> gru = nn.GRU(3, 8, batch_first=True)
+            >>> model = StepwiseModel(gru, hw.HyperNetwork(gru, condition=SequenceCondition(3, dim=4),
+            ...                                            generate="bias_.*"))
+            >>> path = tempfile.mkdtemp() + "/stepwise.safetensors"
+            >>> hw.save(model, path)
+            >>> x = torch.randn(2, 5, 3)
+            >>> torch.equal(hw.load(path)(x)[0], model(x)[0])
+            True
+        """
+        if not isinstance(config, dict) or "hypernetwork" not in config:
+            raise ValueError("not a StepwiseModel checkpoint: its config lacks the hypernetwork design")
+        unknown = set(parts) - {"condition", "trunk", "head", "strict"}
+        if unknown:
+            raise TypeError(f"unknown load option(s) {sorted(unknown)}; a StepwiseModel takes "
+                            "target=, condition=, trunk=, head=, strict=")
+        if target is None:
+            target = _rebuild_recurrent(config.get("target"))
+        model = io._load_hypernetwork("the StepwiseModel checkpoint", tensors,
+                                      {"kind": "HyperModel", "hypernetwork": config["hypernetwork"]},
+                                      target, parts.get("condition"), parts.get("trunk"),
+                                      parts.get("head"), parts.get("strict", True))
+        return cls(model.target, model.hypernetwork)
+
+
+def _rebuild_recurrent(config: dict | None) -> nn.RNNBase:
+    if config is None:
+        raise TypeError("this StepwiseModel's target is a subclass of nn.RNN / nn.GRU / nn.LSTM, which "
+                        "the checkpoint cannot rebuild: pass a freshly built one, hw.load(path, target)")
+    config = dict(config)
+    name = config.pop("class", None)
+    if name not in _REBUILDABLE:
+        raise ValueError(f"the checkpoint's target class is {name!r}; expected one of "
+                         f"{sorted(_REBUILDABLE)} (a damaged file?)")
+    return _REBUILDABLE[name](**config)

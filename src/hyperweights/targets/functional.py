@@ -10,7 +10,8 @@ MLP targets (an ``nn.Sequential`` of Linear layers and activations) take an exac
 batched-matmul path instead of ``vmap`` (see :mod:`hyperweights.targets.mlp_fast`); recurrent
 layers (``nn.RNN``, ``nn.GRU``, ``nn.LSTM``, alone or inside a larger target) run as a batched
 time-step recurrence (see :mod:`hyperweights.targets.recurrent`); attention and Transformer
-layers run their composite path, which ``vmap`` batches (see :mod:`hyperweights.targets.attention`).
+layers run their composite path, which ``vmap`` batches, and ensembles of them on shared inputs an
+explicit path (see :mod:`hyperweights.targets.attention`).
 
 What the target keeps: parameters that are not generated are read from it and never modified
 (generated ones are swapped in by :func:`torch.func.functional_call` and put back, also when the
@@ -45,7 +46,8 @@ from torch.func import functional_call, vmap
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from .._checks import check_input, describe, translate_errors
-from .attention import check_batch_first, vmappable_attention
+from .attention import (attention_ensemble, check_batch_first, explicit_ensemble_applies,
+                        vmappable_attention)
 from .factored import factored_linears
 from .mlp_fast import linear_stack, single_forward, stack_forward
 from .recurrent import recurrent_ensemble, recurrent_forward, vmappable_recurrent
@@ -340,6 +342,8 @@ def run_ensemble(target: nn.Module, weights: dict[str, Tensor], args: tuple, kwa
     if isinstance(target, nn.RNNBase):
         return _run(target, lambda: recurrent_ensemble(target, _all_weights(target, weights, sets),
                                                        *args, **kwargs), args)
+    if not factors and explicit_ensemble_applies(target, args, kwargs):  # one GEMM for all members
+        return _run(target, lambda: attention_ensemble(target, weights, *args, **kwargs), args)
     _check_vmappable(target, "an ensemble call")
 
     def one(w, f):
