@@ -250,14 +250,19 @@ def _check_keys(dummy: Mapping[str, Tensor], observed: Mapping[str, Tensor]) -> 
 def _start(n, shape, bounds, unknowns, optimize_unknowns, generator, device, dtype):
     lo, hi = bounds
     x = (torch.rand(n, *shape, generator=generator, dtype=dtype).to(device) * (hi - lo) + lo).requires_grad_()
-    guesses = [u.detach().clone().requires_grad_(optimize_unknowns) for u in unknowns]
+    flags = [optimize_unknowns] * len(unknowns) if isinstance(optimize_unknowns, bool) else list(optimize_unknowns)
+    if len(flags) != len(unknowns) or not all(isinstance(f, bool) for f in flags):
+        raise ValueError(f"optimize_unknowns must be True/False or one bool per unknown ({len(unknowns)}), "
+                         f"got {optimize_unknowns!r}")
+    guesses = [u.detach().clone().requires_grad_(f) for u, f in zip(unknowns, flags)]
     return x, guesses
 
 
 def inverting_gradients(gradient: GradientFn, observed: Mapping[str, Tensor], shape: Sequence[int],
                         labels: Tensor, *, num_classes: int, steps: int = 2000, lr: float = 0.1,
                         tv_weight: float = 1e-4, unknowns: Sequence[Tensor] = (),
-                        optimize_unknowns: bool = True, bounds: tuple[float, float] = (0.0, 1.0),
+                        optimize_unknowns: bool | Sequence[bool] = True, unknowns_lr: float | None = None,
+                        bounds: tuple[float, float] = (0.0, 1.0),
                         generator: torch.Generator | None = None) -> Reconstruction:
     """Inverting Gradients (Geiping et al. 2020) on ``N`` images at once.
 
@@ -274,7 +279,10 @@ def inverting_gradients(gradient: GradientFn, observed: Mapping[str, Tensor], sh
         num_classes: ``C``.
         steps, lr, tv_weight: the optimisation (Geiping et al.: Adam, lr 0.1).
         unknowns: starting guesses ``(N, ...)`` of client state the attacker does not know.
-        optimize_unknowns: optimise them with the image (else they stay at the guesses).
+        optimize_unknowns: optimise them with the image (else they stay at the guesses); one
+            bool for all, or one per unknown.
+        unknowns_lr: their Adam learning rate (default ``lr``; signed steps move every entry by
+            about this much, so it should be below the unknowns' scale).
         bounds: the data range the image is kept in.
         generator: seeds the dummy's start.
 
@@ -309,8 +317,12 @@ def inverting_gradients(gradient: GradientFn, observed: Mapping[str, Tensor], sh
     x, guesses = _start(n, shape, bounds, unknowns, optimize_unknowns, generator, ref.device, ref.dtype)
     y = F.one_hot(labels.to(ref.device), num_classes).to(ref.dtype)
     _check_keys(gradient(x.detach(), y, [g.detach() for g in guesses]), observed)
-    trained = [x, *(g for g in guesses if g.requires_grad)]
-    optimizer = torch.optim.Adam(trained, lr=lr)
+    others = [g for g in guesses if g.requires_grad]
+    trained = [x, *others]
+    groups = [{"params": [x]}] + ([{"params": others, "lr": check_real(
+        unknowns_lr if unknowns_lr is not None else lr, "unknowns_lr", "inverting_gradients", positive=True)}]
+        if others else [])
+    optimizer = torch.optim.Adam(groups, lr=lr)
     schedule = torch.optim.lr_scheduler.MultiStepLR(
         optimizer, milestones=[steps * 3 // 8, steps * 5 // 8, steps * 7 // 8], gamma=0.1)
     history, every = [], max(1, steps // 20)
@@ -335,7 +347,7 @@ def inverting_gradients(gradient: GradientFn, observed: Mapping[str, Tensor], sh
 
 def deep_leakage(gradient: GradientFn, observed: Mapping[str, Tensor], shape: Sequence[int], *,
                  num_classes: int, labels: Tensor | None = None, steps: int = 100, lr: float = 1.0,
-                 unknowns: Sequence[Tensor] = (), optimize_unknowns: bool = True,
+                 unknowns: Sequence[Tensor] = (), optimize_unknowns: bool | Sequence[bool] = True,
                  bounds: tuple[float, float] = (0.0, 1.0),
                  generator: torch.Generator | None = None) -> Reconstruction:
     """Deep Leakage from Gradients (Zhu et al. 2019) on ``N`` images at once.
