@@ -112,8 +112,9 @@ def _hyperfl_gradient(cnn: nn.Module, hnet: hw.HyperNetwork, names=None):
 def matched_names(hnet: hw.HyperNetwork) -> list[str]:
     """The sent tensors the HyperFL attacker matches: the trunk's and the heads' biases. A head's
     weight gradient is its bias gradient (= the gradient w.r.t. the generated tensor) times the
-    trunk's features, both already matched, so leaving the 10.1M head-weight entries out loses
-    no information the attacker lacks and makes a step ~50x cheaper (see the module docs)."""
+    trunk's features, which the matched trunk gradient determines (it gives ``v`` in closed form,
+    :func:`recover_embedding`), so the 10.1M head-weight entries are left out: a step is ~20x
+    cheaper (measured 1.45 s vs 0.065 s for 4 images; the effect on the reconstructions was not)."""
     return [n for n, _ in hnet.named_parameters()
             if n.startswith("trunk.") or (n.startswith("head.") and n.endswith(".bias"))]
 
