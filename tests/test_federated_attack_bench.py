@@ -35,10 +35,10 @@ def test_smoke_run_writes_table_goals_and_grid(tmp_path, monkeypatch):
     attack.add_arguments(parser)
     args = parser.parse_args(["--smoke", "--images", "1", "--ig-steps", "3", "--dlg-steps", "1"])
     assert attack.main(args) == 0
-    result = json.loads((tmp_path / "attack_smoke.json").read_text())
+    result = json.loads((tmp_path / "federated_attack_smoke.json").read_text())
     rows = {(r["method"], r["attack"], r["attacker"]) for r in result["table"]}
     assert rows == {(m, a, k) for m, a, k in attack.ROWS}
     assert all(len(r["psnr"]) == 1 and r["label_accuracy"] == 1.0 for r in result["runs"])
     assert [g["goal"].split(":")[0] for g in result["goals"]][0].startswith("IG recovers FedAvg")
     assert len(result["goals"]) == 5 and all(g["met"] is not None for g in result["goals"])
-    assert (tmp_path / "attack_smoke.png").stat().st_size > 1000
+    assert (tmp_path / "federated_attack_smoke.png").stat().st_size > 1000

@@ -18,7 +18,7 @@ image each, as in Geiping et al.'s main setting), with the model at its initiali
   protection comes from).
 
 Attacks: Inverting Gradients and DLG (:mod:`hyperweights.federated.attacks`); PSNR / SSIM from
-torchmetrics. Writes ``results/federated/attack[_smoke].json`` and ``attack[_smoke].png`` (originals
+torchmetrics. Writes ``results/federated/federated_attack[_smoke].json`` and ``.png`` (originals
 vs reconstructions). Standalone: ``python -m benchmarks.federated.attack [--smoke]``.
 """
 
@@ -300,7 +300,7 @@ def main(args) -> int:
         value = getattr(args, field_name)
         if value is not None:
             setattr(config, field_name, tuple(value) if field_name == "seeds" else value)
-    name = "attack_smoke" if args.smoke else "attack"
+    name = "federated_attack_smoke" if args.smoke else "federated_attack"   # area: the first word
     runs, originals = [], None
     tic = time.perf_counter()
     with progress(total=len(config.seeds) * len(ROWS), desc="attacks") as bar:
@@ -315,14 +315,14 @@ def main(args) -> int:
                 bar.update(1)
     table = _summary(runs)
     goals = _goals(table)
-    _plot(runs, originals, result_path(f"{name}.png", "federated"))
+    _plot(runs, originals, result_path(f"{name}.png"))
     payload = {"config": asdict(config), "device": str(device), "threads": args.threads,
                "table": table, "goals": goals, "seconds": round(time.perf_counter() - tic, 1),
                "runs": [{k: v for k, v in r.items() if k != "reconstructions"} for r in runs],
                "metrics": "PSNR: torchmetrics.functional.image.peak_signal_noise_ratio (data range 0..1); "
                           "SSIM: torchmetrics.functional.image.structural_similarity_index_measure "
                           "(Gaussian 11x11, sigma 1.5)"}
-    path = write_results(name, payload, area="federated")
+    path = write_results(name, payload)
     print(markdown_table(table, ["method", "attack", "attacker", "psnr", "psnr_std", "ssim", "images",
                                  "label_accuracy"]))
     for g in goals:
