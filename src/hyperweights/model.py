@@ -10,7 +10,7 @@ from .heads.low_rank import LowRankHead
 from .targets.factored import factored_linear_names
 from .targets.functional import run_ensemble, run_shared
 
-__all__ = ["HyperModel", "check_compatible"]
+__all__ = ["HyperModel", "check_compatible", "generated_parameter_names", "IGNORED_BY_DDP"]
 
 
 def check_compatible(target: nn.Module, specs) -> None:
@@ -40,6 +40,56 @@ def _factored_names(target: nn.Module, hypernetwork: HyperNetwork) -> frozenset[
             or hypernetwork.check_finite):
         return frozenset()
     return factored_linear_names(target, head.factorable())
+
+
+def generated_parameter_names(module: nn.Module) -> list[str]:
+    """Names (as ``module.named_parameters()`` gives them) of the target parameters that the
+    hypernetworks inside ``module`` generate: registered, but never used by a forward.
+
+    Found on every submodule that holds a ``target`` module and a :class:`HyperNetwork` child
+    (:class:`HyperModel`, the continual learners, the implicit ensembles), matched by identity, so
+    a target registered under two names is reported under the name ``named_parameters`` uses.
+
+    Example:
+        >>> import hyperweights as hw
+        >>> target = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+        >>> hnet = hw.HyperNetwork(target, generate=["0.weight", "0.bias"],
+        ...                        condition=hw.TaskEmbedding(2, 8))
+        >>> generated_parameter_names(hw.HyperModel(target, hnet))
+        ['target.0.weight', 'target.0.bias']
+    """
+    generated: set[int] = set()
+    for sub in module.modules():
+        target = getattr(sub, "target", None)
+        if not isinstance(target, nn.Module):
+            continue
+        own = dict(target.named_parameters())
+        for child in sub.children():
+            if isinstance(child, HyperNetwork):
+                generated.update(id(own[n]) for n in child.generated_parameter_names if n in own)
+    return [n for n, p in module.named_parameters() if id(p) in generated]
+
+
+def _ddp_ignored(module: nn.Module) -> list[str]:
+    return [*generated_parameter_names(module), *module.__dict__.get("_ddp_extra_ignored", ())]
+
+
+def _set_ddp_ignored(module: nn.Module, names) -> None:
+    # DistributedDataParallel._set_params_and_buffers_to_ignore_for_model assigns the attribute:
+    # keep the caller's names beside the generated ones
+    module.__dict__["_ddp_extra_ignored"] = list(names)
+
+
+#: The attribute ``DistributedDataParallel`` reads from the module it wraps to leave parameters
+#: out of its gradient reduction (``_ddp_params_and_buffers_to_ignore``). A module holding a
+#: target and its hypernetwork sets it to this property: the target's generated parameters are
+#: registered (the target is never mutated, invariant 3) but never used, so they never get a
+#: gradient, and DDP, which waits for a gradient of every parameter it reduces, would fail at the
+#: second step ("Expected to have finished reduction in the prior iteration"). Ignoring them is
+#: exact (they have no gradient to average) and costs nothing per step, unlike
+#: ``find_unused_parameters=True``, which searches the graph every step; turning their
+#: ``requires_grad`` off instead would mutate the user's target.
+IGNORED_BY_DDP = property(_ddp_ignored, _set_ddp_ignored)
 
 
 class HyperModel(nn.Module):
@@ -76,6 +126,9 @@ class HyperModel(nn.Module):
         >>> model.ensemble(torch.randn(10, 4), torch.arange(5)).shape   # all 5 tasks at once
         torch.Size([5, 10, 3])
     """
+
+    # DistributedDataParallel(model) leaves the target's generated parameters out (see IGNORED_BY_DDP)
+    _ddp_params_and_buffers_to_ignore = IGNORED_BY_DDP
 
     def __init__(self, target: nn.Module, hypernetwork: HyperNetwork):
         super().__init__()

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 import hyperweights as hw
 from hyperweights._parts import build_part
+from hyperweights.model import IGNORED_BY_DDP
 
 __all__ = ["ContinualMethod", "target_spec", "build_target"]
 
@@ -96,6 +97,9 @@ class ContinualMethod(nn.Module):
     """
 
     name = "method"
+    # DistributedDataParallel(learner) leaves the target's generated parameters out of its
+    # gradient reduction (they are never used; see hyperweights.model.IGNORED_BY_DDP)
+    _ddp_params_and_buffers_to_ignore = IGNORED_BY_DDP
 
     def __init__(self, classes: Tensor, lr: float = 1e-3):
         super().__init__()
@@ -232,6 +236,13 @@ class ContinualMethod(nn.Module):
     def loss(self, task: int, x: Tensor, y: Tensor) -> Tensor:
         """The training objective of one batch (task loss + any regularizer)."""
         return F.cross_entropy(self.task_logits(x[None], torch.tensor([task]))[0], y)
+
+    def forward(self, task: int, x: Tensor, y: Tensor) -> Tensor:
+        """The training loss of one batch (checked as :meth:`step` checks it): what a
+        ``DistributedDataParallel(learner)`` wrapper runs, ``ddp(task, x, y).backward()`` followed by
+        ``learner.optimizer.step()`` (docs/distributed.md)."""
+        self.check_step(task, x, y)
+        return self.loss(task, x, y)
 
     def step(self, task: int, x: Tensor, y: Tensor) -> float:
         """One optimizer step on ``x (B, D)``, local labels ``y (B,)``; returns the loss.

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..model import IGNORED_BY_DDP
 from .checks import check_features, check_labels, check_member_logits
 
 __all__ = ["Prediction", "Predictive", "uncertainty_scores", "MAX_SAMPLES"]
@@ -74,6 +75,9 @@ class Predictive(nn.Module):
     num_classes: int
     fixed_members: int | None = None
     default_samples: int = 32
+    # DistributedDataParallel(model) leaves a hypernetwork's generated target parameters out of its
+    # gradient reduction (they are never used; see hyperweights.model.IGNORED_BY_DDP)
+    _ddp_params_and_buffers_to_ignore = IGNORED_BY_DDP
 
     def _members(self, x: Tensor, samples: int, generator: torch.Generator | None) -> Tensor:
         raise NotImplementedError  # pragma: no cover - abstract
