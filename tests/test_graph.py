@@ -212,3 +212,12 @@ def test_checkpoint_round_trip(tmp_path):
     a = predict_parameters(ghn, net, out="state_dict")
     b = predict_parameters(again, net, out="state_dict")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_streaming_a_huge_matrix_by_rows_gives_the_same_parameters():
+    ghn = _small_ghn(max_ck=32)
+    net = nn.Sequential(nn.Embedding(100, 24), nn.Linear(24, 40))    # rows beyond ck: repeated
+    whole = predict_parameters(ghn, net, torch.zeros(1, 3, dtype=torch.long), out="state_dict")
+    streamed = predict_parameters(ghn, copy.deepcopy(net), torch.zeros(1, 3, dtype=torch.long), max_elements=100)
+    for name, p in streamed.named_parameters():
+        torch.testing.assert_close(p.detach(), whole[name])

@@ -75,6 +75,11 @@ class TiledDecoder(_Decoder):
         """``(n, rows, cols)`` from blocks of :meth:`code`."""
         return _tile(code * self.gain, rows, cols)
 
+    def expand_rows(self, code: Tensor, rows: int, cols: int, start: int, stop: int) -> Tensor:
+        """Rows ``start:stop`` of :meth:`expand` ``(code, rows, cols)``, without the others."""
+        idx = torch.arange(start, stop, device=code.device) % min(rows, self.block[0])
+        return _tile(code[:, idx] * self.gain, stop - start, cols)
+
 
 class LowRankDecoder(_Decoder):
     """LoGAH's low-rank decoder: ``W = A B`` with ``A, Bᵀ in R^{ck x r}`` from one small code.
@@ -108,6 +113,13 @@ class LowRankDecoder(_Decoder):
         a, bt = code[:, :min(rows, ck)], code[:, ck:ck + min(cols, ck)]
         w = a @ bt.transpose(1, 2)
         return _tile(w * self.gain, rows, cols)
+
+    def expand_rows(self, code: Tensor, rows: int, cols: int, start: int, stop: int) -> Tensor:
+        """Rows ``start:stop`` of :meth:`expand` ``(code, rows, cols)``, without the others."""
+        ck = self.max_ck
+        idx = torch.arange(start, stop, device=code.device) % min(rows, ck)
+        w = code[:, idx] @ code[:, ck:ck + min(cols, ck)].transpose(1, 2)
+        return _tile(w * self.gain, stop - start, cols)
 
 
 def normalize(p: Tensor, kind: str) -> Tensor:

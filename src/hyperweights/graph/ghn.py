@@ -173,6 +173,17 @@ def diversify(params: dict[str, Tensor], noise: float = 0.1, *, generator: torch
     return out
 
 
+def _store(params: dict, result: dict, name: str, value: Tensor, out: str, noise: float, generator) -> None:
+    """Put one predicted tensor where it goes: into the model's parameter, or into ``result``."""
+    if noise:
+        value = diversify({name: value}, noise, generator=generator)[name]
+    if out == "model":
+        if value is not params[name]:
+            params[name].copy_(value)
+    else:
+        result[name] = value.to(params[name].device, params[name].dtype).clone()
+
+
 @torch.no_grad()
 def predict_parameters(ghn: GraphHyperNetwork, model: nn.Module, example_input=None, *,
                        graph: ModelGraph | None = None, out: str = "model", noise: float = 0.0,
@@ -222,15 +233,23 @@ def predict_parameters(ghn: GraphHyperNetwork, model: nn.Module, example_input=N
         for shape, members in ghn.groups([graph], max_elements):
             nodes = torch.tensor([m[1] for m in members], device=h.device)
             kinds = [OP_TYPES[int(graph.types[n])] for _, n, _ in members]
-            predicted = ghn.decode(ghn.decoder.code(h[nodes]), shape, kinds)
+            code = ghn.decoder.code(h[nodes])
+            numel = int(torch.Size(shape).numel())
+            if len(shape) == 2 and numel > max_elements:     # one huge matrix: stream its rows
+                for i, (_, _, name) in enumerate(members):
+                    target = params[name] if out == "model" and not noise else torch.empty(
+                        shape, dtype=params[name].dtype, device=params[name].device)
+                    step = max(1, max_elements // shape[1])
+                    for start in range(0, shape[0], step):
+                        stop = min(shape[0], start + step)
+                        rows = ghn.decoder.expand_rows(code[i:i + 1], shape[0], shape[1], start, stop)
+                        target[start:stop].copy_(normalize(rows, kinds[i])[0])
+                    _store(params, result, name, target, out, noise, generator)
+                continue
+            predicted = ghn.decode(code, shape, kinds)
             for (_, _, name), p in zip(members, predicted):
-                if noise:
-                    p = diversify({name: p}, noise, generator=generator)[name]
-                if out == "model":
-                    params[name].copy_(p)
-                else:
-                    result[name] = p.to(params[name].device, params[name].dtype).clone()
-            del predicted
+                _store(params, result, name, p, out, noise, generator)
+            del predicted, code
     finally:
         ghn.train(was_training)
     if out == "model":
