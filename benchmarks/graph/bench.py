@@ -52,18 +52,18 @@ class StudyConfig:
     heads: int = 4
     rank: int = 16
     max_ck: int = 1024
-    steps: int = 600
-    test_images: int | None = 5000
+    steps: int = 400
+    test_images: int | None = 2000
     meta_batch: int = 8
     batch_size: int = 64
     lr: float = 2e-3
     finetune_lr: float = 1e-3
-    per_split: int = 3
+    per_split: int = 2
     finetune_steps: tuple[int, ...] = (0, 10, 50, 100)
-    scratch_steps: tuple[int, ...] = (0, 10, 50, 100, 200, 500, 1000)
+    scratch_steps: tuple[int, ...] = (0, 10, 50, 100, 200, 300)
     noise: float = 0.1
     decoder_ranks: tuple[int, ...] = (4, 16)
-    decoder_steps: int = 200
+    decoder_steps: int = 120
     decoder_meta_batch: int = 4
     seeds: tuple[int, ...] = (0,)
     tiny_gpt2: bool = field(default=False)
