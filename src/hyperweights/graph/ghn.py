@@ -187,7 +187,7 @@ def _store(params: dict, result: dict, name: str, value: Tensor, out: str, noise
 @torch.no_grad()
 def predict_parameters(ghn: GraphHyperNetwork, model: nn.Module, example_input=None, *,
                        graph: ModelGraph | None = None, out: str = "model", noise: float = 0.0,
-                       seed: int | None = None, max_elements: int = 1 << 22):
+                       seed: int | None = None, max_elements: int = 1 << 20):
     """Predict every parameter of ``model`` with ``ghn``.
 
     Prediction streams: one shape group of at most ``max_elements`` numbers is decoded at a time
