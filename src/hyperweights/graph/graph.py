@@ -59,7 +59,7 @@ _OPS = {
 }
 _ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "sigmoid", "elu", "leaky_relu", "leakyrelu", "mish",
                 "hardswish", "softplus", "selu", "newgelu", "geluactivation", "sigmoidbackward",
-                "tanhbackward", "relubackward", "gelubackward", "silubackward", "eluBackward".lower())
+                "tanhbackward", "relubackward", "gelubackward", "silubackward", "elubackward")
 _TRANSPARENT = ("view", "reshape", "flatten", "unflatten", "getitem", "getattr", "size", "transpose",
                 "permute", "contiguous", "chunk", "split", "expand", "unsqueeze", "squeeze", "to",
                 "type", "float", "clone", "dropout", "identity", "t", "tbackward", "viewbackward",
