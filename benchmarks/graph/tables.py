@@ -1,0 +1,98 @@
+"""Tables of docs/graph.md from results/graph/*.json, for ``benchmarks/readme.py``'s TABLES
+(``graph-predict``, ``graph-decoders``, ``graph-scale``, ``graph-goals``); each generator takes the
+readme's ``Context`` (``ctx.load("graph/graph_predict.json")``). ``python -m benchmarks.graph.tables``
+prints them from ``results/``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hyperweights.bench.goals import goal_status
+from hyperweights.bench.report import markdown_table
+
+__all__ = ["graph_predict", "graph_decoders", "graph_scale", "graph_goals"]
+
+SPLITS = ("in_distribution", "wider", "deeper", "unseen_ops")
+
+
+def _pct(v) -> str:
+    return "" if v is None else f"{100 * v:.1f}"
+
+
+def graph_predict(ctx) -> str:
+    data = ctx.load("graph/graph_predict.json")
+    steps = data["config"]["finetune_steps"]
+    rows = []
+    for row in data["predict"]["table"]:
+        for method in ("predicted", "predicted+noise", "default"):
+            entry = {"split": row["split"].replace("_", " "), "init": method}
+            entry.update({f"{s} steps": _pct(row[f"{method}@{s}"]) for s in steps})
+            if method == "predicted":
+                epochs = row["epochs_equivalent_median"]
+                entry["zero-shot ≈ epochs from scratch"] = (
+                    "" if epochs is None else f"{epochs:.2f}") + (
+                    f" ({row['epochs_equivalent_unreached']} not reached)" if row["epochs_equivalent_unreached"] else "")
+            else:
+                entry["zero-shot ≈ epochs from scratch"] = ""
+            rows.append(entry)
+    return markdown_table(rows)
+
+
+def graph_decoders(ctx) -> str:
+    data = ctx.load("graph/graph_decoders.json")
+    rows = []
+    for r in data["decoders"]["rows"]:
+        name = f"low-rank r={r['rank']}" if r["decoder"] == "lowrank" else f"tiled {r['block'][0]}×{r['block'][1]}"
+        rows.append({"decoder": name, "decoder params": f"{r['decoder_params']:,}",
+                     **{s.replace("_", " "): _pct(r[f"zero_shot_{s}"]) for s in SPLITS},
+                     "GHN train s": r["train_s"]})
+    return markdown_table(rows)
+
+
+def graph_scale(ctx) -> str:
+    data = ctx.load("graph/graph_scale.json")["scale"]
+    rows = []
+    for allocation, s in data.items():
+        rows.append({"target allocation": "uninitialised (to_empty)" if allocation == "empty" else "transformers' init",
+                     "target params": f"{s['target_params']:,}", "fp32 MB": s["target_fp32_mb"],
+                     "GHN params": f"{s['ghn_params']:,}", "graph s": s["graph_s"], "predict s": s["predict_s"],
+                     "RSS after imports MB": s["rss_after_imports_mb"], "peak RSS MB": s["peak_rss_mb"],
+                     "(peak − imports) / fp32": f"{s['peak_over_imports_x_target']:.2f}×",
+                     "peak / fp32": f"{s['peak_x_target']:.2f}×"})
+    return markdown_table(rows)
+
+
+def graph_goals(ctx) -> str:
+    rows = []
+    for name in ("graph_predict", "graph_decoders", "graph_scale"):
+        try:
+            data = ctx.load(f"graph/{name}.json")
+        except FileNotFoundError:
+            continue
+        for g in data["goals"]:
+            measured = g["measured"]
+            rows.append({"goal": g["goal"], "measured": "" if measured is None else
+                         (f"{measured:,}" if isinstance(measured, int) else f"{measured:.3f}{g['unit']}"),
+                         "status": goal_status(g)})
+    return markdown_table(rows)
+
+
+class _Ctx:
+    def __init__(self, results: Path):
+        self.results = results
+
+    def load(self, relative: str) -> dict:
+        path = self.results / relative
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        return json.loads(path.read_text())
+
+
+if __name__ == "__main__":
+    ctx = _Ctx(Path("results"))
+    for fn in (graph_predict, graph_decoders, graph_scale, graph_goals):
+        try:
+            print(f"<!-- table:{fn.__name__.replace('_', '-')} -->\n{fn(ctx)}\n<!-- /table:{fn.__name__.replace('_', '-')} -->\n")
+        except FileNotFoundError as err:
+            print(f"(missing {err})\n")
