@@ -1,17 +1,10 @@
-"""Tables of docs/graph.md from results/graph/*.json, for ``benchmarks/readme.py``'s TABLES
-(``graph-predict``, ``graph-decoders``, ``graph-scale``, ``graph-goals``); each generator takes the
-readme's ``Context`` (``ctx.load("graph/graph_predict.json")``). ``python -m benchmarks.graph.tables``
-prints them from ``results/``."""
+"""The graph-hypernetwork rows of the generated docs tables (see :mod:`benchmarks.tables`), from
+``results/graph/*.json``."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from hyperweights.bench.goals import goal_status
 from hyperweights.bench.report import markdown_table
-
-__all__ = ["graph_predict", "graph_decoders", "graph_scale", "graph_goals"]
 
 SPLITS = ("in_distribution", "wider", "deeper", "unseen_ops")
 
@@ -78,21 +71,18 @@ def graph_goals(ctx) -> str:
     return markdown_table(rows)
 
 
-class _Ctx:
-    def __init__(self, results: Path):
-        self.results = results
+def headline(ctx) -> str:
+    table = {r["split"]: r for r in ctx.load("graph/graph_predict.json")["predict"]["table"]}
+    scale = ctx.load("graph/graph_scale.json")["scale"]["empty"]
+    return (f"zero-shot Fashion-MNIST accuracy of predicted parameters on unseen architectures "
+            f"**{100 * table['in_distribution']['predicted@0']:.1f} %** (in distribution) / "
+            f"{100 * table['wider']['predicted@0']:.1f} % (wider) vs "
+            f"{100 * table['in_distribution']['default@0']:.1f} % for default init; every parameter of "
+            f"GPT-2 small ({scale['target_params'] / 1e6:.0f}M) predicted by a "
+            f"{scale['ghn_params'] / 1e6:.1f}M GHN in {scale['predict_s']:.1f} s, peak RSS "
+            f"{scale['peak_over_imports_x_target']:.2f}× its fp32 size over the imports")
 
-    def load(self, relative: str) -> dict:
-        path = self.results / relative
-        if not path.is_file():
-            raise FileNotFoundError(path)
-        return json.loads(path.read_text())
 
-
-if __name__ == "__main__":
-    ctx = _Ctx(Path("results"))
-    for fn in (graph_predict, graph_decoders, graph_scale, graph_goals):
-        try:
-            print(f"<!-- table:{fn.__name__.replace('_', '-')} -->\n{fn(ctx)}\n<!-- /table:{fn.__name__.replace('_', '-')} -->\n")
-        except FileNotFoundError as err:
-            print(f"(missing {err})\n")
+HEADLINE = ("graph hypernetworks (unseen architectures)", "hyperweights.graph", "docs/graph.md", headline)
+TABLES: dict = {"graph-predict": graph_predict, "graph-decoders": graph_decoders,
+                "graph-scale": graph_scale, "graph-goals": graph_goals}
