@@ -89,15 +89,18 @@ def sgd(loss: Callable[..., Tensor], trainable: dict[str, Tensor], fixed: dict[s
         index = order[:, t]
         grads, value = step(params, fixed, _gather(x, index), _gather(y, index))
         total = total + value.detach()
-        if spec.clip is not None:   # torch.nn.utils.clip_grad_norm_, per client
-            norm = torch.stack([g.flatten(1).pow(2).sum(1) for g in grads.values()]).sum(0).sqrt()
-            scale = (spec.clip / (norm + 1e-6)).clamp(max=1.0)
-            grads = {k: g * scale.reshape(-1, *([1] * (g.ndim - 1))) for k, g in grads.items()}
-        for k, g in grads.items():
-            if spec.weight_decay:
-                g = g + spec.weight_decay * params[k]
-            if spec.momentum:
-                buffers[k] = g if k not in buffers else spec.momentum * buffers[k] + g
-                g = buffers[k]
-            params[k] = params[k] - spec.lr * g
+        # in place on the fresh gradients and the clones: a hypernetwork's output heads are large,
+        # and a new (C, ...) tensor per operation costs more in page faults than the arithmetic
+        with torch.no_grad():
+            if spec.clip is not None:   # torch.nn.utils.clip_grad_norm_, per client
+                norm = torch.stack([g.flatten(1).pow(2).sum(1) for g in grads.values()]).sum(0).sqrt()
+                scale = (spec.clip / (norm + 1e-6)).clamp(max=1.0)
+                for g in grads.values():
+                    g.mul_(scale.reshape(-1, *([1] * (g.ndim - 1))))
+            for k, g in grads.items():
+                if spec.weight_decay:
+                    g.add_(params[k], alpha=spec.weight_decay)
+                if spec.momentum:
+                    g = buffers[k].mul_(spec.momentum).add_(g) if k in buffers else buffers.setdefault(k, g)
+                params[k].sub_(g, alpha=spec.lr)
     return params, total / order.shape[1]

@@ -76,13 +76,16 @@ class FederatedMethod:
         num_classes: classes of the task.
         seed: seeds every initialisation (the same seed gives the same state on every machine).
         schedule: the local training schedule (:class:`Schedule`).
+        cnn: options of the CNN target (``channels``, ``hidden``; default the paper's sizes).
     """
 
     name = "base"
     #: private parts, for the docs: what never leaves the client
     private_parts: tuple[str, ...] = ()
 
-    def __init__(self, *, num_classes: int = 10, seed: int = 0, schedule: Schedule | None = None):
+    def __init__(self, *, num_classes: int = 10, seed: int = 0, schedule: Schedule | None = None,
+                 cnn: dict | None = None):
+        self.cnn = {k: tuple(v) if isinstance(v, list) else v for k, v in (cnn or {}).items()}
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
         self.num_classes, self.seed = num_classes, seed
@@ -90,7 +93,7 @@ class FederatedMethod:
         self.target = _seeded(seed, lambda: self.build_target())
 
     def build_target(self) -> nn.Module:
-        return HyperFLCNN(self.num_classes)
+        return HyperFLCNN(self.num_classes, **self.cnn)
 
     # -- state ---------------------------------------------------------------------------------
     def init_server(self) -> dict[str, Tensor]:
@@ -108,6 +111,13 @@ class FederatedMethod:
         """What the server sends: ``{name: tensor}`` to every client when :attr:`broadcast`, else
         ``{name: (C, ...)}`` one slice per client."""
         return dict(server)
+
+    #: True when the server's new state is the weighted mean of the uploads (Flower's stock FedAvg)
+    aggregates_by_average = True
+
+    def expected_upload(self, server: dict[str, Tensor]) -> dict[str, tuple[int, ...]]:
+        """``{name: shape}`` of one client's upload (what the server accepts)."""
+        return {k: tuple(v.shape) for k, v in server.items()}
 
     def per_client(self, received: dict[str, Tensor], clients: int) -> dict[str, Tensor]:
         """``received`` with a client dimension (broadcast arrays copied ``clients`` times)."""
@@ -206,6 +216,9 @@ class Local(FederatedMethod):
     def download(self, server, client_ids):
         return {}
 
+    def expected_upload(self, server):
+        return {}
+
     def train(self, received, private, x, y, order):
         spec = self.spec(self.schedule.epochs + self.schedule.head_epochs, self.schedule.lr, x.shape[1])
         _, private, loss = self._run(received, private, x, y, order, spec, {f"p.{k}" for k in private})
@@ -223,12 +236,6 @@ class _CodeToWeights(nn.Module):
         return self.hnet.flat_from_code(code)
 
 
-def make_head(head: str, **kwargs):
-    """``"per_tensor"`` (HyperFL's reference: one linear head per generated tensor), or any
-    registered head (``"chunked"``, ``"low_rank"``) with its keyword arguments."""
-    return PerTensorHead() if head == "per_tensor" else create_head(head, **kwargs)
-
-
 class HyperFL(FederatedMethod):
     """HyperFL (Guo et al., AAAI 2025): a hypernetwork generates each client's feature extractor
     from the client's private embedding; only the hypernetwork is uploaded and averaged; the
@@ -237,7 +244,8 @@ class HyperFL(FederatedMethod):
     Args:
         embedding_dim: client embedding width (64 in the paper).
         hidden: the hypernetwork's hidden widths (``(128,)`` in the paper).
-        head: ``"per_tensor"`` (the paper's design) or ``"chunked"`` / ``"low_rank"``.
+        head: a registered head's name: ``"PerTensorHead"`` (the paper's design: one linear head
+            per generated tensor), ``"ChunkedHead"``, ``"LowRankHead"``.
         head_options: keyword arguments of the head (e.g. ``{"rank": 4}``).
 
     Example:
@@ -255,14 +263,14 @@ class HyperFL(FederatedMethod):
     private_parts = ("client embedding", "classifier head fc2")
     generate = EXTRACTOR
 
-    def __init__(self, *, embedding_dim: int = 64, hidden: tuple[int, ...] = (128,), head: str = "per_tensor",
+    def __init__(self, *, embedding_dim: int = 64, hidden: tuple[int, ...] = (128,), head: str = "PerTensorHead",
                  head_options: dict | None = None, **kwargs):
         self.embedding_dim, self.hidden = embedding_dim, tuple(hidden)
         self.head_name, self.head_options = head, dict(head_options or {})
         super().__init__(**kwargs)
         self.hnet = _seeded(self.seed + 1, lambda: HyperNetwork(
             self.target, generate=self.generate, condition=TaskEmbedding(1, embedding_dim),
-            trunk=MLP(self.hidden), head=make_head(head, **self.head_options)))
+            trunk=MLP(self.hidden), head=create_head(head, **self.head_options)))
         self.generator = _CodeToWeights(self.hnet)
 
     def init_server(self):
@@ -324,7 +332,7 @@ class HyperFLLPM(HyperFL):
         self.backbone = own
 
     def build_target(self):
-        return AdaptedCNN(self.num_classes, bottleneck=self.bottleneck)
+        return AdaptedCNN(self.num_classes, bottleneck=self.bottleneck, **self.cnn)
 
     def fixed_parameters(self):
         return self.backbone
@@ -365,6 +373,10 @@ class PFedHN(FederatedMethod):
             trunk=MLP(tuple(hidden)), head=PerTensorHead()))
 
     broadcast = False
+    aggregates_by_average = False
+
+    def expected_upload(self, server):
+        return {s.name: s.shape for s in self.hnet.specs}
 
     def local_steps(self, samples: int) -> int:
         return self.inner.steps

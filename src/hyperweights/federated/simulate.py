@@ -165,7 +165,7 @@ def fit(method: FederatedMethod, data: FederatedData, config: FederatedConfig) -
         for k in private:
             private[k][ids] = new_private[k]
         accuracy = evaluate(method, server, private, data, config.client_batch)
-        history.append({"round": server_round, "clients": int(good.sum()), "rejected": int((~good).sum()),
+        history.append({"round": server_round, "clients": int(good.sum()), "rejected": int((~good).sum()), "dropped": 0,
                         "train_loss": float(loss.mean()), "accuracy": float(accuracy.mean()),
                         "bytes_up": payload_bytes(uploads), "bytes_down": payload_bytes(
                             {k: v.unsqueeze(0) for k, v in sent.items()} if method.broadcast else sent),
