@@ -52,7 +52,7 @@ log = logging.getLogger("hyperweights.federated")
 
 #: every setting of a run, with its default (run-config keys)
 DEFAULTS = {
-    "method": "hyperfl", "method-options": "{}", "dataset": "mnist5k", "scheme": "s",
+    "method": "hyperfl", "method-options": "{}", "dataset": "fashion_mnist", "scheme": "s",
     "num-clients": 2, "train-per-client": 100, "test-per-client": 50, "seed": 0, "num-rounds": 2,
     "fraction": 1.0, "round-timeout": 600.0, "checkpoint": "", "resume": False,
     "client-state-dir": "", "fault-drop": "", "fault-nan": "", "fault-crash-after": 0,
@@ -70,6 +70,11 @@ def settings_of(context: Context, overrides: dict) -> dict:
     return settings
 
 
+@lru_cache(maxsize=2)
+def _dataset(name: str, seed: int):
+    return load_dataset(name, seed=seed)
+
+
 @lru_cache(maxsize=4)
 def _setup(key: str) -> tuple[FederatedMethod, FederatedData]:
     s = json.loads(key)
@@ -77,7 +82,7 @@ def _setup(key: str) -> tuple[FederatedMethod, FederatedData]:
     if s["method"].startswith("pfedhn"):
         options.setdefault("total_clients", s["num-clients"])
     method = build_method(s["method"], seed=s["seed"], **options)
-    split = load_dataset(s["dataset"], seed=s["seed"])
+    split = _dataset(s["dataset"], s["seed"])
     data = partition(split, s["scheme"], s["num-clients"], train_per_client=s["train-per-client"],
                      test_per_client=s["test-per-client"], seed=s["seed"])
     return method, data

@@ -45,16 +45,19 @@ class InProcessGrid:
                               state=RecordDict(), run_config=dict(run_config or {}))
             for i in range(num_nodes)
         }
-        self.offline: set[int] = set()   # nodes that never answer (a killed SuperNode)
+        #: node -> first round it no longer answers (a killed SuperNode: still listed, silent)
+        self.silent_from: dict[int, int] = {}
 
     def get_node_ids(self) -> Iterable[int]:
-        return [n for n in self.contexts if n not in self.offline]
+        return list(self.contexts)
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> list[Message]:
         replies = []
         for i, message in enumerate(messages):   # the nodes are separate machines: one call each
             node = message.metadata.dst_node_id
-            if node in self.offline:
+            config = message.content.config_records.get("config")
+            server_round = int(config["server-round"]) if config is not None else 0
+            if node in self.silent_from and server_round >= self.silent_from[node]:
                 continue
             message.metadata.__dict__["_message_id"] = message.metadata.message_id or f"m{i}"
             message.metadata.__dict__["_src_node_id"] = 1
