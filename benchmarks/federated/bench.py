@@ -67,13 +67,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
+    parser.add_argument("--dataset", choices=("mnist5k", "fashion_mnist"), default=None,
+                        help="default: mnist5k with --smoke, else fashion_mnist")
     parser.add_argument("--data-dir", default=None, help="Fashion-MNIST folder")
     parser.add_argument("--tag", default="", help="suffix of the result file name")
 
 
 def _sizes(args) -> dict:
     smoke = args.smoke
-    sizes = {"dataset": "mnist5k" if smoke else "fashion_mnist", "rounds": 2 if smoke else 200,
+    sizes = {"dataset": args.dataset or ("mnist5k" if smoke else "fashion_mnist"), "rounds": 2 if smoke else 200,
              "epochs": 1 if smoke else 5, "train": 40 if smoke else 600, "test": 20 if smoke else 300,
              "target": 0.2 if smoke else 0.8, "seeds": [0] if smoke else [0, 1, 2],
              "cnn": {"channels": [4, 8], "hidden": 16} if smoke else {},
@@ -96,12 +98,15 @@ def _options(name: str, sizes: dict, clients: int, batch: int = 50) -> tuple[str
     return method, options
 
 
-def _pretrained_backbone(split, sizes, seed, device) -> dict:
-    """HyperFL-LPM's frozen backbone: the CNN trained centrally for one epoch on training rows no
-    client holds (the rows past the clients' share), standing in for a public pretraining set."""
+def _pretrained_backbone(split, data, sizes, seed, device) -> dict:
+    """HyperFL-LPM's frozen backbone: the CNN trained centrally for one epoch on up to 5,000
+    training rows no client holds, standing in for a public pretraining set."""
     method = build_method("fedavg", seed=seed, cnn=sizes["cnn"])
     net = method.target.to(device)
-    rows = split.x_train[-5000:].to(device), split.y_train[-5000:].to(device)
+    free = torch.ones(len(split.y_train), dtype=torch.bool)
+    free[data.train_index.flatten()] = False
+    keep = torch.nonzero(free).flatten()[:5000]
+    rows = split.x_train[keep].to(device), split.y_train[keep].to(device)
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.5)
     for i in range(0, len(rows[0]), 50):
         loss = torch.nn.functional.cross_entropy(net(rows[0][i:i + 50]), rows[1][i:i + 50])
@@ -128,7 +133,8 @@ def _rounds_to(history: list[dict], target: float) -> int | None:
 
 
 def _accuracy(args, sizes, device) -> dict:
-    split = load_dataset(sizes["dataset"], seed=0, **({"data_dir": args.data_dir} if args.data_dir else {}))
+    extra = {"data_dir": args.data_dir} if args.data_dir and sizes["dataset"] == "fashion_mnist" else {}
+    split = load_dataset(sizes["dataset"], seed=0, **extra)
     runs, curves = [], {}
     jobs = [(s, f, seed, m) for s in args.splits for f in sizes["federations"] for seed in sizes["seeds"]
             for m in args.methods]
@@ -138,10 +144,10 @@ def _accuracy(args, sizes, device) -> dict:
         data = partition(split, scheme, clients, train_per_client=sizes["train"], test_per_client=sizes["test"],
                          seed=seed, **kw)
         data = type(data)(*(t.to(device) for t in (data.x_train, data.y_train, data.x_test, data.y_test)),
-                          data.counts, data.num_classes, data.scheme)
+                          data.counts, data.num_classes, data.scheme, data.train_index)
         method_name, options = _options(name, sizes, clients)
         if method_name == "hyperfl_lpm":
-            options["backbone"] = _pretrained_backbone(split, sizes, seed, device)
+            options["backbone"] = _pretrained_backbone(split, data, sizes, seed, device)
         method = build_method(method_name, seed=seed, **options)
         tic = time.perf_counter()
         result = fit(method, data, FederatedConfig(rounds=sizes["rounds"], fraction=fraction, seed=seed,

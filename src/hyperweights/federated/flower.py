@@ -300,3 +300,42 @@ def make_apps(results: list | None = None, **overrides) -> tuple[ServerApp, Clie
 #: the apps of ``flwr run`` (settings from the run config)
 server_app = make_server_app()
 client_app = make_client_app()
+
+
+def simulate(settings: dict, num_nodes: int | None = None, cpus: int | None = None) -> list[dict]:
+    """Run on Flower's simulation runtime (Ray, one CPU per client); returns the history.
+
+    Ray leaves files and subprocesses behind that a strict warning filter reports: call it in a
+    process of its own (``python -m hyperweights.federated.flower simulate``) where that matters.
+    """
+    import os
+
+    from flwr.simulation import run_simulation
+    os.environ.setdefault("FLWR_DISABLE_UPDATE_CHECK", "1")
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")   # else Ray warns on num_gpus=0
+    rows: list[dict] = []
+    server, client = make_apps(rows, **settings)
+    nodes = num_nodes or int(settings.get("num-clients", DEFAULTS["num-clients"]))
+    backend = {"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+               "init_args": {"num_cpus": cpus or min(nodes, os.cpu_count() or 1), "include_dashboard": False}}
+    run_simulation(server, client, num_supernodes=nodes, backend_config=backend)
+    return rows
+
+
+def _main(argv: list[str] | None = None) -> int:
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m hyperweights.federated.flower",
+                                     description="run a federated method on Flower's simulation runtime")
+    parser.add_argument("command", choices=["simulate"])
+    parser.add_argument("--settings", default="{}", help="JSON object of run settings (keys of DEFAULTS)")
+    parser.add_argument("--out", required=True, help="JSON file the round history is written to")
+    args = parser.parse_args(argv)
+    rows = simulate(json.loads(args.settings))
+    Path(args.out).write_text(json.dumps(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    # run the imported module's copy: Ray pickles the apps by module, and "__main__" is not importable
+    from hyperweights.federated import flower as _module
+    raise SystemExit(_module._main())

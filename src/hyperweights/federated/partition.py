@@ -38,6 +38,8 @@ class FederatedData:
     counts: Tensor
     num_classes: int
     scheme: str = ""
+    #: ``(C, N)`` the rows of the source training set each client holds (None if not known)
+    train_index: Tensor | None = None
 
     @property
     def num_clients(self) -> int:
@@ -51,7 +53,8 @@ class FederatedData:
         """The rows of clients ``ids`` (in that order)."""
         ids = torch.as_tensor(ids, dtype=torch.long)
         return FederatedData(self.x_train[ids], self.y_train[ids], self.x_test[ids], self.y_test[ids],
-                             self.counts[ids], self.num_classes, self.scheme)
+                             self.counts[ids], self.num_classes, self.scheme,
+                             None if self.train_index is None else self.train_index[ids])
 
 
 def _spread(total: int, parts: int, num_clients: int) -> Tensor:
@@ -158,4 +161,4 @@ def partition(split: Split, scheme: str, num_clients: int, *, train_per_client: 
     train = allocate(split.y_train, counts, gen, disjoint=True)
     test = allocate(split.y_test, test_counts, gen, disjoint=False)
     return FederatedData(split.x_train[train], split.y_train[train], split.x_test[test],
-                         split.y_test[test], counts, num_classes, scheme)
+                         split.y_test[test], counts, num_classes, scheme, train)
