@@ -35,7 +35,17 @@ def _env() -> dict:
     env = dict(os.environ, FLWR_DISABLE_UPDATE_CHECK="1", FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION="1",
                RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO="0", OMP_NUM_THREADS="1")
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT), env.get("PYTHONPATH", "")])
+    env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])   # Flower spawns flower-superexec
     return env
+
+
+def _wait(procs: dict, checkpoint: Path, rounds: int, deadline: float, log: Path) -> list[dict]:
+    """The server's history once it has ``rounds`` rounds; fails early when a process died."""
+    while len(history := _rounds_done(checkpoint)) < rounds:
+        dead = [name for name, p in procs.items() if p.poll() is not None and name != "node1"]
+        assert not dead and time.monotonic() < deadline, f"{dead} ended early: " + log.read_text()[-3000:]
+        time.sleep(1)
+    return history
 
 
 OPTIONS = ('method-options=\'{"cnn": {"channels": [4, 8], "hidden": 16}, "schedule": {"epochs": 1, '
@@ -64,6 +74,17 @@ def _home(tmp_path: Path, port: int, extra: str = "") -> Path:
     return home
 
 
+def _listening(port: int, proc: subprocess.Popen, log: Path, timeout: float = 180) -> None:
+    """Wait until the SuperLink accepts connections on ``port`` (it starts slowly on a busy machine)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.5)
+
+
 def _rounds_done(path: Path) -> list[dict]:
     try:
         return load_tensors(path)[1]["history"]
@@ -86,28 +107,24 @@ def test_loopback_deployment_survives_a_killed_supernode(tmp_path):
             [str(BIN / "flower-superlink"), "--insecure", "--disable-runtime-dependency-installation",
              "--host", "127.0.0.1", "--port", str(port), "--database", str(tmp_path / "state.db")],
             env=env, stdout=logs["superlink"], stderr=subprocess.STDOUT, cwd=tmp_path)
+        _listening(port, procs["superlink"], tmp_path / "superlink.log")
         for i in range(2):
             procs[f"node{i}"] = subprocess.Popen(
                 [str(BIN / "flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{port}",
                  "--port", str(_free_port()), "--node-config", f"partition-id={i} num-partitions=2"],
                 env=env, stdout=logs[f"node{i}"], stderr=subprocess.STDOUT, cwd=tmp_path)
-        time.sleep(5)
-        config = (f'num-rounds=3 num-clients=2 train-per-client=20 test-per-client=10 round-timeout=30.0 '
+        # every message starts a ClientApp process (torch import): a generous timeout on a busy machine
+        config = (f'num-rounds=2 num-clients=2 train-per-client=20 test-per-client=10 round-timeout=90.0 '
                   f'checkpoint="{checkpoint}" ' + OPTIONS)
         procs["run"] = subprocess.Popen([str(BIN / "flwr"), "run", str(ROOT / "apps" / "flower"), "here",
                                          "--stream", "--run-config", config],
                                         env=env, stdout=logs["run"], stderr=subprocess.STDOUT, cwd=tmp_path)
-        deadline = time.monotonic() + 420
-        while not _rounds_done(checkpoint):
-            assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()[-3000:]
-            time.sleep(1)
+        deadline = time.monotonic() + 900
+        _wait(procs, checkpoint, 1, deadline, tmp_path / "run.log")
         procs["node1"].send_signal(signal.SIGKILL)        # a client machine dies after round 1
-        while len(_rounds_done(checkpoint)) < 3:
-            assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()[-3000:]
-            time.sleep(1)
-        history = _rounds_done(checkpoint)
-        assert history[0]["clients"] == 2
-        assert [(h["clients"], h["dropped"]) for h in history[1:]] == [(1, 1), (1, 1)]
+        history = _wait(procs, checkpoint, 2, deadline, tmp_path / "run.log")
+        assert history[0]["clients"] == 2, history[0]
+        assert [(h["clients"], h["dropped"]) for h in history[1:]] == [(1, 1)]
         assert all(0 <= h["accuracy"] <= 1 for h in history)
     finally:
         _stop(procs, logs)
@@ -128,15 +145,12 @@ def test_flwr_run_in_simulation_mode(tmp_path):
             [str(BIN / "flower-superlink"), "--insecure", "--simulation", "--disable-runtime-dependency-installation",
              "--host", "127.0.0.1", "--port", str(port), "--database", str(tmp_path / "state.db")],
             env=env, stdout=logs["superlink"], stderr=subprocess.STDOUT, cwd=tmp_path)
-        time.sleep(5)
+        _listening(port, procs["superlink"], tmp_path / "superlink.log")
         config = f'num-rounds=2 num-clients=2 train-per-client=20 test-per-client=10 checkpoint="{checkpoint}" ' + OPTIONS
         procs["run"] = subprocess.Popen([str(BIN / "flwr"), "run", str(ROOT / "apps" / "flower"), "here",
                                          "--stream", "--run-config", config],
                                         env=env, stdout=logs["run"], stderr=subprocess.STDOUT, cwd=tmp_path)
-        deadline = time.monotonic() + 420
-        while len(_rounds_done(checkpoint)) < 2:
-            assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()[-3000:]
-            time.sleep(1)
-        assert [h["clients"] for h in _rounds_done(checkpoint)] == [2, 2]
+        history = _wait(procs, checkpoint, 2, time.monotonic() + 420, tmp_path / "run.log")
+        assert [h["clients"] for h in history] == [2, 2]
     finally:
         _stop(procs, logs)

@@ -182,17 +182,29 @@ def make_client_app(**overrides) -> ClientApp:
 
 # ---------------------------------------------------------------------------------- server side
 def _discover(grid: Grid, expected: int, timeout: float) -> dict[int, int]:
-    """``partition-id -> node id`` of every connected node (waits for ``expected`` nodes)."""
+    """``partition-id -> node id`` of every connected node. Waits up to ``timeout`` for ``expected``
+    nodes and for their answers (a node's first message starts its ClientApp, slow on a busy
+    machine); proceeds with those that answered, or fails when none did."""
     deadline = time.monotonic() + timeout
-    while len(list(grid.get_node_ids())) < expected:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"only {len(list(grid.get_node_ids()))} of {expected} nodes connected "
-                               f"within {timeout:.0f} s")
+    while len(list(grid.get_node_ids())) < expected and time.monotonic() < deadline:
         time.sleep(0.5)
-    nodes = sorted(grid.get_node_ids())
-    queries = [Message(RecordDict(), dst_node_id=n, message_type=MessageType.QUERY) for n in nodes]
-    replies = grid.send_and_receive(queries, timeout=timeout)
-    return {int(r.content["info"]["partition-id"]): r.metadata.src_node_id for r in replies if r.has_content()}
+    found: dict[int, int] = {}
+    reasons: list[str] = []
+    while len(found) < expected and time.monotonic() < deadline:
+        waiting = sorted(set(grid.get_node_ids()) - set(found.values()))
+        queries = [Message(RecordDict(), dst_node_id=n, message_type=MessageType.QUERY) for n in waiting]
+        for reply in grid.send_and_receive(queries, timeout=max(1.0, deadline - time.monotonic())):
+            if reply.has_content():
+                found[int(reply.content["info"]["partition-id"])] = reply.metadata.src_node_id
+            else:
+                reasons.append(reply.error.reason)
+        if reasons and not found:
+            break
+    if not found:
+        raise RuntimeError(f"no node answered the partition query within {timeout:.0f} s: {reasons[:3]}")
+    if len(found) < expected:
+        log.warning("only partitions %s of %d answered; running with them", sorted(found), expected)
+    return found
 
 
 def _messages(method, server, ids: Tensor, nodes: dict[int, int], kind: str, server_round: int):
@@ -208,29 +220,29 @@ def _messages(method, server, ids: Tensor, nodes: dict[int, int], kind: str, ser
     return messages, sent
 
 
-def _screen(replies, expected: dict[str, tuple]) -> tuple[list[Message], int, int]:
-    """Valid replies (sorted by partition), count of dropped clients, count of rejected updates."""
-    valid, dropped, rejected = [], 0, 0
+def _screen(replies, expected: dict[str, tuple]) -> tuple[list[Message], int, list[str]]:
+    """Valid replies (sorted by partition), count of failed clients, reasons of rejected updates."""
+    valid, failed, rejected = [], 0, []
     for reply in replies:
         if reply.has_error():
-            dropped += 1
+            failed += 1
             log.warning("client on node %s failed: %s", reply.metadata.src_node_id, reply.error.reason)
             continue
         update = reply.content["arrays"].to_torch_state_dict()
         reason = check_update(update, expected)
         if reason is not None:
-            rejected += 1
+            rejected.append(reason)
             log.warning("rejected the update of node %s: %s", reply.metadata.src_node_id, reason)
             continue
         valid.append(reply)
-    return sorted(valid, key=lambda r: int(r.content["metrics"]["partition-id"])), dropped, rejected
+    return sorted(valid, key=lambda r: int(r.content["metrics"]["partition-id"])), failed, rejected
 
 
 def run_server(grid: Grid, settings: dict) -> list[dict]:
     """The server loop (see the module docstring); returns the history."""
     method, data = setup(settings)
     total, seed = settings["num-clients"], settings["seed"]
-    nodes = _discover(grid, total, settings["round-timeout"])
+    nodes = _discover(grid, total, 5 * settings["round-timeout"])
     run_settings = {"method": method.name, "seed": seed, "fraction": settings["fraction"], "clients": total}
     path = Path(settings["checkpoint"]) if settings["checkpoint"] else None
     server, history, done = method.init_server(), [], 0
@@ -264,7 +276,9 @@ def run_server(grid: Grid, settings: dict) -> list[dict]:
         answers = sorted((r for r in grid.send_and_receive(evals, timeout=settings["round-timeout"]) if r.has_content()),
                          key=lambda r: int(r.content["metrics"]["partition-id"]))
         accuracy = torch.tensor([float(r.content["metrics"]["accuracy"]) for r in answers], dtype=torch.float32)
-        history.append({"round": server_round, "clients": len(valid), "rejected": rejected, "dropped": dropped,
+        errors = [r.error.reason[-300:] for r in replies if r.has_error()]
+        history.append({"round": server_round, "clients": len(valid), "rejected": len(rejected), "dropped": dropped,
+                        "reasons": rejected + errors,
                         "train_loss": float(losses.mean()) if len(losses) else float("nan"),
                         "accuracy": float(accuracy.mean()) if len(accuracy) else float("nan"),
                         "bytes_up": up, "bytes_down": down,
