@@ -114,12 +114,12 @@ def test_loopback_deployment_survives_a_killed_supernode(tmp_path):
                  "--port", str(_free_port()), "--node-config", f"partition-id={i} num-partitions=2"],
                 env=env, stdout=logs[f"node{i}"], stderr=subprocess.STDOUT, cwd=tmp_path)
         # every message starts a ClientApp process (torch import): a generous timeout on a busy machine
-        config = (f'num-rounds=2 num-clients=2 train-per-client=20 test-per-client=10 round-timeout=90.0 '
+        config = (f'num-rounds=2 num-clients=2 train-per-client=20 test-per-client=10 round-timeout=240.0 '
                   f'checkpoint="{checkpoint}" ' + OPTIONS)
         procs["run"] = subprocess.Popen([str(BIN / "flwr"), "run", str(ROOT / "apps" / "flower"), "here",
                                          "--stream", "--run-config", config],
                                         env=env, stdout=logs["run"], stderr=subprocess.STDOUT, cwd=tmp_path)
-        deadline = time.monotonic() + 900
+        deadline = time.monotonic() + 1800
         _wait(procs, checkpoint, 1, deadline, tmp_path / "run.log")
         procs["node1"].send_signal(signal.SIGKILL)        # a client machine dies after round 1
         history = _wait(procs, checkpoint, 2, deadline, tmp_path / "run.log")

@@ -40,9 +40,9 @@ __all__ = ["add_arguments", "main", "METHOD_GRID", "attack_hook", "PAPER"]
 METHOD_GRID = {
     "local": ("local", {}),
     "fedavg": ("fedavg", {}),
-    "hyperfl": ("hyperfl", {"head": "PerTensorHead"}),
-    "hyperfl_chunked": ("hyperfl", {"head": "ChunkedHead", "head_options": {"chunk_size": 2048}}),
     "hyperfl_lowrank": ("hyperfl", {"head": "LowRankHead", "head_options": {"rank": 4}}),
+    "hyperfl_chunked": ("hyperfl", {"head": "ChunkedHead", "head_options": {"chunk_size": 2048}}),
+    "hyperfl": ("hyperfl", {"head": "PerTensorHead"}),
     "hyperfl_lpm": ("hyperfl_lpm", {}),
     "pfedhn": ("pfedhn", {}),
     "pfedhn_pc": ("pfedhn_pc", {}),
@@ -132,7 +132,7 @@ def _rounds_to(history: list[dict], target: float) -> int | None:
     return next((h["round"] for h in history if h["accuracy"] >= target), None)
 
 
-def _accuracy(args, sizes, device) -> dict:
+def _accuracy(args, sizes, device, on_run=None) -> dict:
     extra = {"data_dir": args.data_dir} if args.data_dir and sizes["dataset"] == "fashion_mnist" else {}
     split = load_dataset(sizes["dataset"], seed=0, **extra)
     runs, curves = [], {}
@@ -166,6 +166,8 @@ def _accuracy(args, sizes, device) -> dict:
         attacked = attack_hook(name, method, batch)
         if attacked is not None:
             runs[-1].update(psnr=attacked["psnr"], ssim=attacked["ssim"])
+        if on_run is not None:   # a long run keeps what it measured so far
+            on_run({"runs": runs, "curves": curves, "goals": _goals(runs, sizes), "partial": True})
     return {"runs": runs, "curves": curves, "goals": _goals(runs, sizes)}
 
 
@@ -264,7 +266,8 @@ def main(args) -> int:
         print(f"[federated] {len(args.methods)} methods x {len(args.splits)} splits x "
               f"{len(sizes['federations'])} federations x {len(sizes['seeds'])} seeds, {sizes['rounds']} rounds",
               flush=True)
-        payload["accuracy"] = _accuracy(args, sizes, device)
+        payload["accuracy"] = _accuracy(args, sizes, device,
+                                        on_run=lambda part: write_results(name, {**payload, "accuracy": part}))
         _plot(payload["accuracy"]["curves"], result_path(f"{name}_accuracy.png"))
     if "flower" in args.parts:
         print("[federated] Flower simulation vs in-process loop", flush=True)
