@@ -26,16 +26,20 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, MetricRecord, RecordDict
-from flwr.clientapp import ClientApp
-from flwr.serverapp import Grid, ServerApp
-from flwr.serverapp.strategy import FedAvg as FlowerFedAvg
+with warnings.catch_warnings():
+    # flwr 1.42 imports typer, which reads click.utils.get_*_stream, deprecated in this click
+    warnings.filterwarnings("ignore", message=".*click.utils.get_", category=DeprecationWarning)
+    from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MessageType, MetricRecord, RecordDict
+    from flwr.clientapp import ClientApp
+    from flwr.serverapp import Grid, ServerApp
+    from flwr.serverapp.strategy import FedAvg as FlowerFedAvg
 
 from ..data import load_dataset
 from ..io import load, save

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flwr.app import Context, Error, Message, RecordDict
+from .flower import Context, Error, Message, RecordDict   # flower.py imports flwr quietly
 from flwr.supercore.task_identity import TaskIdentity
 
 __all__ = ["InProcessGrid"]
