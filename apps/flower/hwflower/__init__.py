@@ -1,0 +1,1 @@
+"""The Flower app of hyperweights.federated (the apps live in :mod:`hyperweights.federated.flower`)."""

@@ -1,0 +1,1 @@
+"""``hyperweights bench federated``: HyperFL, pFedHN and baselines (see ``bench.py``)."""

@@ -1,0 +1,285 @@
+"""``hyperweights bench federated``: HyperFL, pFedHN and their baselines on the HyperFL CNN.
+
+Parts (``--parts``), each writing its measurements and goal statuses into ``results/federated/``:
+
+- ``accuracy``: every method of :data:`METHOD_GRID` on each split (``--splits``: HyperFL's non-IID
+  ``s20``, pFedHN's ``classes2``) and federation (``--federations``: ``20x1.0`` = 20 clients at full
+  participation, ``100x0.3`` = 100 clients sampling 30 %), per seed: mean client test accuracy
+  (last round), rounds to ``--target``, bytes per round per client (up, down), wall seconds per
+  round; accuracy-over-rounds plot. HyperFL runs with the paper's hypernetwork (one linear head per
+  tensor, ``hyperfl``) and with our chunked and low-rank heads (the communication goal).
+- ``flower``: wall time per round of Flower's simulation runtime (Ray, 1 CPU per client) over the
+  in-process loop at 20 clients (interleaved is impossible across processes: same settings, one
+  after the other, medians over rounds 2..R).
+- the gradient-inversion attack: :func:`attack_hook` (the ``ddp`` branch's
+  ``benchmarks/federated/attack.py`` plugs in there).
+
+``--smoke`` runs the accuracy part on MNIST-5k with 4 clients, a narrower CNN and 2 rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from hyperweights.bench import markdown_table, write_results
+from hyperweights.bench.goals import goal
+from hyperweights.bench.plotting import pyplot
+from hyperweights.bench.progress import progress
+from hyperweights.bench.report import result_path
+from hyperweights.data import load_dataset
+from hyperweights.federated import FederatedConfig, build_method, fit, partition
+
+__all__ = ["add_arguments", "main", "METHOD_GRID", "attack_hook", "PAPER"]
+
+#: name in the tables -> (method, options); HyperFL three times, with the head as the only change
+METHOD_GRID = {
+    "local": ("local", {}),
+    "fedavg": ("fedavg", {}),
+    "hyperfl_lowrank": ("hyperfl", {"head": "LowRankHead", "head_options": {"rank": 4}}),
+    "hyperfl_chunked": ("hyperfl", {"head": "ChunkedHead", "head_options": {"chunk_size": 2048}}),
+    "hyperfl": ("hyperfl", {"head": "PerTensorHead"}),
+    "hyperfl_lpm": ("hyperfl_lpm", {}),
+    "pfedhn": ("pfedhn", {}),
+    "pfedhn_pc": ("pfedhn_pc", {}),
+}
+#: HyperFL Table 1, Fashion-MNIST, mean client accuracy % (transcription of arXiv 2412.07187 v1)
+PAPER = {"fedavg": {20: 85.67, 100: 88.11}, "pfedhn": {20: 87.64, 100: 89.80}, "hyperfl": {20: 88.28, 100: 90.41}}
+SPLITS = {"s20": ("s", {"s": 20}), "classes2": ("classes", {"classes_per_client": 2})}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (< 60 s), for CI")
+    parser.add_argument("--parts", nargs="+", choices=("accuracy", "flower"), default=["accuracy"])
+    parser.add_argument("--methods", nargs="+", choices=list(METHOD_GRID), default=list(METHOD_GRID))
+    parser.add_argument("--splits", nargs="+", choices=list(SPLITS), default=list(SPLITS))
+    parser.add_argument("--federations", nargs="+", default=["20x1.0", "100x0.3"],
+                        help="CLIENTSxFRACTION, e.g. 20x1.0 100x0.3")
+    parser.add_argument("--rounds", type=int, default=None, help="communication rounds (paper: 200)")
+    parser.add_argument("--epochs", type=int, default=None, help="local epochs after the head epoch (paper: 5)")
+    parser.add_argument("--train-per-client", type=int, default=None, help="paper: 600")
+    parser.add_argument("--test-per-client", type=int, default=None, help="paper: 300")
+    parser.add_argument("--target", type=float, default=None, help="accuracy for 'rounds to target'")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
+    parser.add_argument("--dataset", choices=("mnist5k", "fashion_mnist"), default=None,
+                        help="default: mnist5k with --smoke, else fashion_mnist")
+    parser.add_argument("--data-dir", default=None, help="Fashion-MNIST folder")
+    parser.add_argument("--tag", default="", help="suffix of the result file name")
+
+
+def _sizes(args) -> dict:
+    smoke = args.smoke
+    sizes = {"dataset": args.dataset or ("mnist5k" if smoke else "fashion_mnist"), "rounds": 2 if smoke else 200,
+             "epochs": 1 if smoke else 5, "train": 40 if smoke else 600, "test": 20 if smoke else 300,
+             "target": 0.2 if smoke else 0.8, "seeds": [0] if smoke else [0, 1, 2],
+             "cnn": {"channels": [4, 8], "hidden": 16} if smoke else {},
+             "federations": ["4x1.0"] if smoke else args.federations}
+    for key, value in (("rounds", args.rounds), ("epochs", args.epochs), ("train", args.train_per_client),
+                       ("test", args.test_per_client), ("target", args.target), ("seeds", args.seeds)):
+        if value is not None:
+            sizes[key] = value
+    return sizes
+
+
+def _options(name: str, sizes: dict, clients: int, batch: int = 50) -> tuple[str, dict]:
+    method, extra = METHOD_GRID[name]
+    options = {"cnn": sizes["cnn"], **extra}
+    steps_budget = (sizes["epochs"] + 1) * -(-sizes["train"] // batch)
+    if method.startswith("pfedhn"):   # the same local sample budget as the others (see the docs)
+        options.update(total_clients=clients, inner_steps=steps_budget, batch_size=batch)
+    else:
+        options["schedule"] = {"epochs": sizes["epochs"], "head_epochs": 1, "batch_size": batch}
+    return method, options
+
+
+def _pretrained_backbone(split, data, sizes, seed, device) -> dict:
+    """HyperFL-LPM's frozen backbone: the CNN trained centrally for one epoch on up to 5,000
+    training rows no client holds, standing in for a public pretraining set."""
+    method = build_method("fedavg", seed=seed, cnn=sizes["cnn"])
+    net = method.target.to(device)
+    free = torch.ones(len(split.y_train), dtype=torch.bool)
+    free[data.train_index.flatten()] = False
+    keep = torch.nonzero(free).flatten()[:5000]
+    rows = split.x_train[keep].to(device), split.y_train[keep].to(device)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.5)
+    for i in range(0, len(rows[0]), 50):
+        loss = torch.nn.functional.cross_entropy(net(rows[0][i:i + 50]), rows[1][i:i + 50])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return {k: v.detach() for k, v in net.named_parameters()}
+
+
+def attack_hook(method_name: str, method, client_batch: dict) -> dict | None:
+    """HOOK for the gradient-inversion attack (``benchmarks/federated/attack.py``, the ``ddp``
+    branch): ``run_attack(method_name, method, client_batch) -> {"psnr", "ssim", "images"}``
+    attacks exactly :meth:`~hyperweights.federated.FederatedMethod.client_update_payload`.
+    Returns ``None`` while that module is absent."""
+    try:
+        from benchmarks.federated.attack import run_attack
+    except ImportError:
+        return None
+    return run_attack(method_name, method, client_batch)
+
+
+def _rounds_to(history: list[dict], target: float) -> int | None:
+    return next((h["round"] for h in history if h["accuracy"] >= target), None)
+
+
+def _accuracy(args, sizes, device, on_run=None) -> dict:
+    extra = {"data_dir": args.data_dir} if args.data_dir and sizes["dataset"] == "fashion_mnist" else {}
+    split = load_dataset(sizes["dataset"], seed=0, **extra)
+    runs, curves = [], {}
+    jobs = [(s, f, seed, m) for s in args.splits for f in sizes["federations"] for seed in sizes["seeds"]
+            for m in args.methods]
+    for split_name, federation, seed, name in progress(jobs, desc="federated runs"):
+        clients, fraction = int(federation.split("x")[0]), float(federation.split("x")[1])
+        scheme, kw = SPLITS[split_name]
+        data = partition(split, scheme, clients, train_per_client=sizes["train"], test_per_client=sizes["test"],
+                         seed=seed, **kw)
+        data = type(data)(*(t.to(device) for t in (data.x_train, data.y_train, data.x_test, data.y_test)),
+                          data.counts, data.num_classes, data.scheme, data.train_index)
+        method_name, options = _options(name, sizes, clients)
+        if method_name == "hyperfl_lpm":
+            options["backbone"] = _pretrained_backbone(split, data, sizes, seed, device)
+        method = build_method(method_name, seed=seed, **options)
+        tic = time.perf_counter()
+        result = fit(method, data, FederatedConfig(rounds=sizes["rounds"], fraction=fraction, seed=seed,
+                                                   progress=False, device=str(device)))
+        history = result.extra["history"]
+        last = history[-1]
+        runs.append({"split": split_name, "federation": federation, "seed": seed, "method": name,
+                     "accuracy": round(100 * last["accuracy"], 2),
+                     "best_accuracy": round(100 * max(h["accuracy"] for h in history), 2),
+                     "rounds_to_target": _rounds_to(history, sizes["target"]),
+                     "bytes_up": last["bytes_up"], "bytes_down": last["bytes_down"],
+                     "seconds_per_round": round(statistics.median(h["seconds"] for h in history), 2),
+                     "seconds": round(time.perf_counter() - tic, 1)})
+        curves[f"{split_name}/{federation}/{name}/seed{seed}"] = [h["accuracy"] for h in history]
+        batch = {"x": data.x_train[:1, :1], "y": data.y_train[:1, :1]}
+        attacked = attack_hook(name, method, batch)
+        if attacked is not None:
+            runs[-1].update(psnr=attacked["psnr"], ssim=attacked["ssim"])
+        if on_run is not None:   # a long run keeps what it measured so far
+            on_run({"runs": runs, "curves": curves, "goals": _goals(runs, sizes), "partial": True})
+    return {"runs": runs, "curves": curves, "goals": _goals(runs, sizes)}
+
+
+def _mean(runs, **match) -> list[float]:
+    return [r["accuracy"] for r in runs if all(r[k] == v for k, v in match.items())]
+
+
+def _goals(runs: list[dict], sizes: dict) -> list[dict]:
+    goals = []
+    for split in sorted({r["split"] for r in runs}):
+        for fed in sorted({r["federation"] for r in runs}):
+            hyperfl = _mean(runs, split=split, federation=fed, method="hyperfl")
+            for baseline in ("fedavg", "local"):
+                other = _mean(runs, split=split, federation=fed, method=baseline)
+                if hyperfl and len(other) == len(hyperfl):
+                    diffs = [a - b for a, b in zip(hyperfl, other)]
+                    noise = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+                    goals.append(goal(f"{split} {fed}: HyperFL - {baseline} > seed noise (stdev of the "
+                                      f"difference {noise:.2f})", statistics.mean(diffs) - noise, 0.0,
+                                      at_most=False, per_seed=diffs, unit=" points"))
+            clients = int(fed.split("x")[0])
+            if split == "s20" and hyperfl and clients in PAPER["hyperfl"] and sizes["dataset"] == "fashion_mnist":
+                gap = abs(statistics.mean(hyperfl) - PAPER["hyperfl"][clients])
+                goals.append(goal(f"{fed}: HyperFL within 1 point of the paper's {PAPER['hyperfl'][clients]} "
+                                  f"({sizes['rounds']} rounds here, 200 there)", gap, 1.0, unit=" points"))
+            reference = [r for r in runs if r["split"] == split and r["federation"] == fed and r["method"] == "hyperfl"]
+            for ours in ("hyperfl_chunked", "hyperfl_lowrank"):
+                mine = [r for r in runs if r["split"] == split and r["federation"] == fed and r["method"] == ours]
+                if reference and mine:
+                    ratio = reference[0]["bytes_up"] / max(mine[0]["bytes_up"], 1)
+                    gap = statistics.mean(r["accuracy"] for r in reference) - statistics.mean(r["accuracy"] for r in mine)
+                    goals.append(goal(f"{split} {fed}: {ours} uploads >= 10x less than the per-tensor reference",
+                                      ratio, 10.0, at_most=False, unit="x"))
+                    goals.append(goal(f"{split} {fed}: {ours} accuracy within 0.5 points of the reference",
+                                      gap, 0.5, unit=" points"))
+    return goals
+
+
+def _flower(args, sizes, device) -> dict:
+    """Simulation runtime vs the in-process loop, HyperFL (low-rank head) at 20 clients."""
+    import os
+
+    from flwr.simulation import run_simulation
+
+    from hyperweights.federated.flower import DEFAULTS, make_apps, setup
+    os.environ.setdefault("FLWR_DISABLE_UPDATE_CHECK", "1")
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+    clients = 4 if args.smoke else 20
+    method, options = _options("hyperfl_lowrank", sizes, clients)
+    settings = dict(DEFAULTS, **{"method": method, "method-options": json.dumps(options), "dataset": sizes["dataset"],
+                                 "num-clients": clients, "train-per-client": sizes["train"],
+                                 "test-per-client": sizes["test"], "num-rounds": max(3, min(sizes["rounds"], 5))})
+    rows: list[dict] = []
+    tic = time.perf_counter()
+    server_app, client_app = make_apps(rows, **settings)
+    run_simulation(server_app, client_app, num_supernodes=clients,
+                   backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+                                   "init_args": {"num_cpus": os.cpu_count() or 2, "include_dashboard": False}})
+    flower_total = time.perf_counter() - tic
+    m, data = setup(settings)
+    ref = fit(m, data, FederatedConfig(rounds=settings["num-rounds"], progress=False)).extra["history"]
+    flower_round = statistics.median(r["seconds"] for r in rows[1:])
+    local_round = statistics.median(r["seconds"] for r in ref[1:])
+    ratio = flower_round / local_round
+    same = [(a["accuracy"], a["train_loss"]) for a in rows] == [(b["accuracy"], b["train_loss"]) for b in ref]
+    return {"clients": clients, "rounds": settings["num-rounds"], "flower_seconds_per_round": flower_round,
+            "inprocess_seconds_per_round": local_round, "flower_total_seconds": flower_total, "ratio": ratio,
+            "metrics_equal_up_to_batching": same,
+            "goals": [goal(f"Flower simulation seconds per round <= 1.5x the in-process loop at {clients} clients",
+                           ratio, 1.5, unit="x")]}
+
+
+def _plot(curves: dict, path) -> None:
+    plt = pyplot()
+    groups = sorted({k.rsplit("/", 2)[0] for k in curves})
+    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.6), squeeze=False)
+    for ax, group in zip(axes[0], groups):
+        for key, values in sorted(curves.items()):
+            if key.startswith(group + "/") and key.endswith("seed0"):
+                ax.plot(range(1, len(values) + 1), [100 * v for v in values], label=key.split("/")[2])
+        ax.set(title=group, xlabel="round", ylabel="mean client test accuracy (%)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(args) -> int:
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    sizes = _sizes(args)
+    name = ("federated_smoke" if args.smoke else "federated") + args.tag
+    payload: dict = {"threads": args.threads, "device": str(device), "sizes": sizes}
+    tic = time.perf_counter()
+    if "accuracy" in args.parts:
+        print(f"[federated] {len(args.methods)} methods x {len(args.splits)} splits x "
+              f"{len(sizes['federations'])} federations x {len(sizes['seeds'])} seeds, {sizes['rounds']} rounds",
+              flush=True)
+        payload["accuracy"] = _accuracy(args, sizes, device,
+                                        on_run=lambda part: write_results(name, {**payload, "accuracy": part}))
+        _plot(payload["accuracy"]["curves"], result_path(f"{name}_accuracy.png"))
+    if "flower" in args.parts:
+        print("[federated] Flower simulation vs in-process loop", flush=True)
+        payload["flower"] = _flower(args, sizes, device)
+    payload["seconds"] = round(time.perf_counter() - tic, 1)
+    path = write_results(name, payload)
+    if "accuracy" in payload:
+        print(markdown_table(payload["accuracy"]["runs"], ["split", "federation", "seed", "method", "accuracy",
+                                                           "rounds_to_target", "bytes_up", "seconds_per_round"]))
+        for g in payload["accuracy"]["goals"]:
+            print(f"  goal: {g['goal']}: {g['measured']:.3g} (met: {g['met']})")
+    if "flower" in payload:
+        print({k: v for k, v in payload["flower"].items() if k != "goals"})
+    print(f"wrote {path}")
+    return 0
