@@ -11,8 +11,8 @@ Parts (``--parts``), each writing its measurements and goal statuses into ``resu
 - ``flower``: wall time per round of Flower's simulation runtime (Ray, 1 CPU per client) over the
   in-process loop at 20 clients (interleaved is impossible across processes: same settings, one
   after the other, medians over rounds 2..R).
-- the gradient-inversion attack: :func:`attack_hook` (the ``ddp`` branch's
-  ``benchmarks/federated/attack.py`` plugs in there).
+- the gradient-inversion attack is its own study: ``hyperweights bench federated-attack``
+  (:mod:`benchmarks.federated.attack`).
 
 ``--smoke`` runs the accuracy part on MNIST-5k with 4 clients, a narrower CNN and 2 rounds.
 """
@@ -34,7 +34,7 @@ from hyperweights.bench.report import result_path
 from hyperweights.data import load_dataset
 from hyperweights.federated import FederatedConfig, build_method, fit, partition
 
-__all__ = ["add_arguments", "main", "METHOD_GRID", "attack_hook", "PAPER"]
+__all__ = ["add_arguments", "main", "METHOD_GRID", "PAPER"]
 
 #: name in the tables -> (method, options); HyperFL three times, with the head as the only change
 METHOD_GRID = {
@@ -116,18 +116,6 @@ def _pretrained_backbone(split, data, sizes, seed, device) -> dict:
     return {k: v.detach() for k, v in net.named_parameters()}
 
 
-def attack_hook(method_name: str, method, client_batch: dict) -> dict | None:
-    """HOOK for the gradient-inversion attack (``benchmarks/federated/attack.py``, the ``ddp``
-    branch): ``run_attack(method_name, method, client_batch) -> {"psnr", "ssim", "images"}``
-    attacks exactly :meth:`~hyperweights.federated.FederatedMethod.client_update_payload`.
-    Returns ``None`` while that module is absent."""
-    try:
-        from benchmarks.federated.attack import run_attack
-    except ImportError:
-        return None
-    return run_attack(method_name, method, client_batch)
-
-
 def _rounds_to(history: list[dict], target: float) -> int | None:
     return next((h["round"] for h in history if h["accuracy"] >= target), None)
 
@@ -162,10 +150,6 @@ def _accuracy(args, sizes, device, on_run=None) -> dict:
                      "seconds_per_round": round(statistics.median(h["seconds"] for h in history), 2),
                      "seconds": round(time.perf_counter() - tic, 1)})
         curves[f"{split_name}/{federation}/{name}/seed{seed}"] = [h["accuracy"] for h in history]
-        batch = {"x": data.x_train[:1, :1], "y": data.y_train[:1, :1]}
-        attacked = attack_hook(name, method, batch)
-        if attacked is not None:
-            runs[-1].update(psnr=attacked["psnr"], ssim=attacked["ssim"])
         if on_run is not None:   # a long run keeps what it measured so far
             on_run({"runs": runs, "curves": curves, "goals": _goals(runs, sizes), "partial": True})
     return {"runs": runs, "curves": curves, "goals": _goals(runs, sizes)}

@@ -44,6 +44,7 @@ BENCHMARKS = {
     "sequence": ("benchmarks.sequence.bench", "recurrent targets per sample, HyperLSTM char-LM"),
     "graph": ("benchmarks.graph.bench", "graph hypernetworks on unseen architectures (GHN, LoGAH)"),
     "federated": ("benchmarks.federated.bench", "pFedHN / HyperFL vs FedAvg and Local, on Flower"),
+    "federated-attack": ("benchmarks.federated.attack", "gradient inversion against FedAvg / HyperFL"),
     "adapters": ("benchmarks.adapters.bench", "generated LoRA / adapters for a frozen transformer"),
     "physics": ("benchmarks.physics.bench", "HyPINO-style PINNs vs per-PDE and Reptile PINNs"),
     "pruning": ("benchmarks.pruning.bench", "MetaPruning search vs uniform and L1 pruning"),

@@ -6,6 +6,8 @@
   :class:`HyperFLLPM`, :class:`PFedHN`, :class:`PFedHNPC` (:func:`build_method` by name).
 - :func:`fit` the in-process reference loop (:class:`FederatedConfig`), :func:`evaluate`.
 - :class:`ClientState` a client's private state for ``hw.save`` / ``hw.load``.
+- :func:`inverting_gradients`, :func:`deep_leakage` gradient-inversion attacks on what a client
+  sends (:mod:`hyperweights.federated.attacks`).
 - :mod:`hyperweights.federated.flower` the Flower engine (the ``[federated]`` extra).
 
 Example:
@@ -20,6 +22,15 @@ Example:
     ['embedding', 'fc2.bias', 'fc2.weight']
 """
 
+from .attacks import Reconstruction as Reconstruction
+from .attacks import cosine_gradient_distance as cosine_gradient_distance
+from .attacks import deep_leakage as deep_leakage
+from .attacks import infer_labels as infer_labels
+from .attacks import inverting_gradients as inverting_gradients
+from .attacks import l2_gradient_distance as l2_gradient_distance
+from .attacks import per_example_gradients as per_example_gradients
+from .attacks import reconstruction_quality as reconstruction_quality
+from .attacks import total_variation as total_variation
 from .checks import check_update as check_update
 from .cnn import AdaptedCNN as AdaptedCNN
 from .cnn import HyperFLCNN as HyperFLCNN
@@ -43,4 +54,7 @@ from .state import ClientState as ClientState
 
 __all__ = ["METHODS", "AdaptedCNN", "ClientState", "FedAvg", "FederatedConfig", "FederatedData",
            "FederatedMethod", "HyperFL", "HyperFLCNN", "HyperFLLPM", "Local", "PFedHN", "PFedHNPC",
-           "Schedule", "build_method", "check_update", "evaluate", "fit", "partition", "payload_bytes"]
+           "Reconstruction", "Schedule", "build_method", "check_update",
+           "cosine_gradient_distance", "deep_leakage", "evaluate", "fit", "infer_labels",
+           "inverting_gradients", "l2_gradient_distance", "partition", "payload_bytes",
+           "per_example_gradients", "reconstruction_quality", "total_variation"]
