@@ -6,7 +6,8 @@ import torch
 import hyperweights as hw
 from hyperweights.data import load_digits
 from hyperweights.zeroshot import (FASHION_MNIST, METHODS, ZeroShotClassifier, ZeroShotConfig, ZeroShotData,
-                                   class_texts, evaluate, fit, gzsl_scores, select_calibration)
+                                   class_texts, evaluate, fit, gzsl_scores, seen_rate_calibration,
+                                   select_calibration)
 
 
 def small(method="hypernetwork", cosine=True):
@@ -66,14 +67,37 @@ def test_fit_learns_and_zero_shot_beats_chance(method, digits):
 
 
 def test_calibration_trades_seen_for_unseen(digits):
+    train, held_out = digits.calibration_split(0.2, seed=0)
+    assert len(train.y_train) + len(held_out) == len(digits.y_train) and train.unseen == digits.unseen
     model = small()
-    fit(model, digits, ZeroShotConfig(steps=100, batch_size=64, lr=3e-3, progress=False))
-    validation = digits.validation(digits.seen[-2:], seed=0)
-    assert set(validation.classes) == set(digits.seen) and validation.unseen == digits.seen[-2:]
-    gamma = select_calibration(model, validation)
+    fit(model, train, ZeroShotConfig(steps=100, batch_size=64, lr=3e-3, progress=False))
+    gamma = select_calibration(model, digits, held_out)            # default rate: 3 of 10 classes
+    assert gamma == select_calibration(model, digits, held_out, rate=0.3)
     plain, calibrated = evaluate(model, digits), evaluate(model, digits, calibration=gamma)
     assert calibrated["calibration"] == gamma
     assert calibrated["unseen"] >= plain["unseen"] and calibrated["seen"] <= plain["seen"] + 1e-9
+
+
+def test_seen_rate_rule_on_synthetic_scores():
+    # 1000 seen images over 4 classes (class 3 unseen): seen scores N(2, 1), unseen N(0, 1)
+    gen = torch.Generator().manual_seed(0)
+    scores = torch.randn(1000, 4, generator=gen) + torch.tensor([2.0, 2.0, 2.0, 0.0])
+    labels = torch.zeros(1000, dtype=torch.long)        # the rule needs no labels: any seen class
+    for rate in (0.0, 0.1, 0.3, 0.5):
+        gamma = seen_rate_calibration(scores, classes=[0, 1, 2, 3], unseen=[3], rate=rate)
+        predicted = (scores - gamma * torch.tensor([1.0, 1.0, 1.0, 0.0])).argmax(1)
+        assert (predicted == 3).float().mean().item() == pytest.approx(rate, abs=2e-3)
+    # scale-free, and blind to a shift of every score: what makes it transfer between models
+    gamma = seen_rate_calibration(scores, [0, 1, 2, 3], [3], 0.3)
+    assert seen_rate_calibration(7 * scores + 5, [0, 1, 2, 3], [3], 0.3) == pytest.approx(7 * gamma, rel=1e-5)
+    # a larger share costs seen accuracy monotonically
+    seen_acc = [gzsl_scores(scores, labels, [0, 1, 2, 3], [3], seen_rate_calibration(
+        scores, [0, 1, 2, 3], [3], rate))["seen"] for rate in (0.1, 0.3, 0.5)]
+    assert seen_acc[0] > seen_acc[1] > seen_acc[2]
+    with pytest.raises(ValueError, match="rate must be a number in \\[0, 1\\]"):
+        seen_rate_calibration(scores, [0, 1, 2, 3], [3], 1.5)
+    with pytest.raises(ValueError, match="one column per candidate class"):
+        seen_rate_calibration(scores[:, :3], [0, 1, 2, 3], [3], 0.3)
 
 
 def test_gzsl_scores_are_per_class_means():
@@ -119,8 +143,10 @@ def test_bad_splits_are_clear_errors(digits):
         ZeroShotData.from_split(split, torch.randn(5, 64), unseen=[1])
     with pytest.raises(ValueError, match="fewer than all"):
         ZeroShotData.from_split(split, torch.randn(10, 64), unseen=range(10))
-    with pytest.raises(ValueError, match="some \\(not all\\) of the seen classes"):
-        digits.validation([3])                     # an unseen class cannot be held out of training
+    with pytest.raises(ValueError, match="fraction must be a float in \\(0, 1\\)"):
+        digits.calibration_split(1.0)
+    with pytest.raises(ValueError, match="held-out seen-class images"):
+        select_calibration(small(), digits, torch.rand(0, 64))
 
 
 def test_resume_refuses_other_settings(tmp_path, digits):

@@ -6,9 +6,10 @@ and the score is the per-class mean accuracy on the seen classes' test images (`
 unseen classes' (``unseen``) and their harmonic mean ``H = 2 s u / (s + u)``.
 
 Calibrated stacking (Chao et al., 2016) subtracts a constant ``gamma`` from the seen classes'
-scores (trained models favour the classes they saw); :func:`select_calibration` picks ``gamma`` on
-a validation split whose "unseen" classes are seen classes held out of training
-(:meth:`ZeroShotData.validation`), never on the test classes.
+scores (trained models favour the classes they saw). :func:`select_calibration` picks ``gamma``
+on the final model itself from held-out images of seen classes
+(:meth:`ZeroShotData.calibration_split`): the ``gamma`` that sends a fixed share of them (by
+default the unseen share of the classes) to unseen classes. No unseen-class image is used.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from ..optim import make_optimizer
 from ..training import FitResult, TrainConfig, config_field, train_loop
 from .models import ZeroShotClassifier
 
-__all__ = ["ZeroShotData", "ZeroShotConfig", "fit", "evaluate", "select_calibration", "gzsl_scores"]
+__all__ = ["ZeroShotData", "ZeroShotConfig", "fit", "evaluate", "select_calibration", "seen_rate_calibration",
+           "gzsl_scores"]
 
 
 @dataclass
@@ -74,19 +76,31 @@ class ZeroShotData:
         return cls(split.x_train[keep], split.y_train[keep], split.x_test, split.y_test,
                    class_embeddings, tuple(range(num)), unseen)
 
-    def validation(self, held_out: Sequence[int], fraction: float = 0.2, seed: int = 0) -> ZeroShotData:
-        """A GZSL validation problem inside the training part: the ``held_out`` seen classes play
-        the unseen ones (all their training images become validation images), and ``fraction``
-        of the other seen classes' images are validation images too. The test classes are not
-        candidates. Used to choose the calibration ``gamma``."""
-        held_out = tuple(sorted({int(c) for c in held_out}))
-        if not held_out or not set(held_out) < set(self.seen):
-            raise ValueError(f"held_out must be some (not all) of the seen classes {self.seen}, got {held_out}")
+    def calibration_split(self, fraction: float = 0.2, seed: int = 0) -> tuple[ZeroShotData, Tensor]:
+        """Hold ``fraction`` of the seen classes' training images out of training.
+
+        Returns ``(train, held_out_images)``: the same problem without those images, and the
+        images ``(M, D)`` themselves, for :func:`select_calibration` on the model trained on
+        ``train``. Only seen-class images are involved; the test images take no part.
+
+        Example:
+            >>> split = Split(torch.rand(50, 2), torch.arange(50) % 5, torch.rand(5, 2), torch.arange(5))
+            >>> data = ZeroShotData.from_split(split, torch.randn(5, 4), unseen=[4])
+            >>> train, images = data.calibration_split(0.25)
+            >>> len(train.y_train) + len(images) == len(data.y_train), images.shape[1]
+            (True, 2)
+        """
+        if not (isinstance(fraction, float) and 0 < fraction < 1):
+            raise ValueError(f"fraction must be a float in (0, 1) (the share of seen training images held "
+                             f"out for calibration), got {fraction!r}")
         gen = torch.Generator().manual_seed(seed)
-        is_held = torch.isin(self.y_train, torch.tensor(held_out))
-        to_val = (torch.rand(len(self.y_train), generator=gen) < fraction) | is_held
-        return ZeroShotData(self.x_train[~to_val], self.y_train[~to_val], self.x_train[to_val],
-                            self.y_train[to_val], self.class_embeddings, self.seen, held_out)
+        held = torch.rand(len(self.y_train), generator=gen) < fraction
+        if not held.any() or held.all():
+            raise ValueError(f"fraction={fraction} of {len(self.y_train)} training images leaves no image on "
+                             f"one side; use a fraction nearer 0.2 or more training images")
+        train = ZeroShotData(self.x_train[~held], self.y_train[~held], self.x_test, self.y_test,
+                             self.class_embeddings, self.classes, self.unseen)
+        return train, self.x_train[held]
 
 
 @dataclass
@@ -203,24 +217,49 @@ def evaluate(model: ZeroShotClassifier, data: ZeroShotData, *, calibration: floa
     return {**result, "zsl": zsl["unseen"], "calibration": float(calibration)}
 
 
-def select_calibration(model: ZeroShotClassifier, validation: ZeroShotData, grid: int = 101) -> float:
-    """The calibrated-stacking ``gamma`` with the best harmonic mean on ``validation`` (a split
-    whose unseen classes were held out of training, see :meth:`ZeroShotData.validation`).
+def select_calibration(model: ZeroShotClassifier, data: ZeroShotData, seen_images: Tensor,
+                       rate: float | None = None) -> float:
+    """The calibrated-stacking ``gamma`` of ``model`` from held-out images of *seen* classes.
 
-    The candidates are ``0`` and ``grid`` quantiles of the margin between each validation
-    image's best seen and best unseen score: the points where a prediction can change, so the
-    grid adapts to each method's score scale.
+    ``seen_images: (M, D)`` (from :meth:`ZeroShotData.calibration_split`, never trained on) are
+    scored against all of ``data``'s candidate classes; ``gamma`` is set so that a share
+    ``rate`` of them is sent to an unseen class (:func:`seen_rate_calibration`). ``rate``
+    defaults to the unseen share of the candidate classes (3/10 for 7 seen + 3 unseen). No
+    unseen-class image is used, and the rule is chosen on the final model itself.
     """
-    scores = _scores(model, validation)
-    margin = _margins(scores, validation)
-    candidates = torch.cat([torch.zeros(1), torch.quantile(margin, torch.linspace(0, 1, grid))])
-    best = max(candidates.tolist(), key=lambda g: gzsl_scores(
-        scores, validation.y_test, validation.classes, validation.unseen, g)["harmonic"])
-    return float(best)
+    if not (isinstance(seen_images, Tensor) and seen_images.ndim == 2 and len(seen_images)):
+        raise ValueError(f"seen_images must be a non-empty (M, D) tensor of held-out seen-class images, got "
+                         f"{tuple(seen_images.shape) if isinstance(seen_images, Tensor) else type(seen_images).__name__}")
+    rate = len(data.unseen) / len(data.classes) if rate is None else rate
+    held_out = ZeroShotData(data.x_train, data.y_train, seen_images, torch.zeros(len(seen_images), dtype=torch.long),
+                            data.class_embeddings, data.classes, data.unseen)
+    return seen_rate_calibration(_scores(model, held_out), data.classes, data.unseen, rate)
 
 
+def seen_rate_calibration(scores: Tensor, classes: Sequence[int], unseen: Sequence[int], rate: float) -> float:
+    """The ``gamma`` that sends a share ``rate`` of seen-class images to unseen classes.
 
-def _margins(scores: Tensor, data: ZeroShotData) -> Tensor:
+    ``scores: (M, C)`` are seen-class images' scores over the candidate ``classes`` (column
+    order). With ``m`` = best seen minus best unseen score per image, an image goes to an unseen
+    class once ``gamma > m``, so ``gamma`` is the ``rate``-quantile of ``m``. A rate is free of
+    the score scale: multiplying the scores by ``a`` multiplies ``gamma`` by ``a``.
+
+    Example:
+        >>> s = torch.tensor([[3.0, 0.0], [2.0, 0.0], [1.0, 0.0], [0.0, 0.0]])   # margins 3, 2, 1, 0
+        >>> seen_rate_calibration(s, classes=[0, 1], unseen=[1], rate=0.5)
+        1.5
+    """
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+        raise ValueError(f"rate must be a number in [0, 1] (the share of seen images to send to unseen "
+                         f"classes), got {rate!r}")
+    if not (isinstance(scores, Tensor) and scores.ndim == 2 and scores.shape[1] == len(classes) and len(scores)):
+        raise ValueError(f"scores must be an (M, {len(classes)}) tensor, one column per candidate class, got "
+                         f"{tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__}")
+    margin = _margins(scores.float(), classes, unseen)
+    return float(torch.quantile(margin, float(rate)))
+
+
+def _margins(scores: Tensor, classes: Sequence[int], unseen: Sequence[int]) -> Tensor:
     """Per image: best seen-class score minus best unseen-class score ``(N,)``."""
-    is_unseen = torch.isin(torch.tensor(list(data.classes)), torch.tensor(list(data.unseen)))
+    is_unseen = torch.isin(torch.tensor(list(classes)), torch.tensor(list(unseen)))
     return scores[:, ~is_unseen].max(1).values - scores[:, is_unseen].max(1).values
