@@ -12,24 +12,36 @@ def headline(ctx: Context) -> str:
     text = (f"per-sample weights for `nn.GRU` / `nn.LSTM` targets {per_sample['nn.GRU']:.1f}× / "
             f"{per_sample['nn.LSTM']:.1f}× a loop of fused calls; HyperLSTM training step "
             f"**{data['step']['hyperlstm_over_layernorm_lstm']:.2f}×** the LayerNorm-LSTM's")
-    runs = sorted(ctx.results.glob("sequence/sequence_lm_seed[0-9].json"))
-    if runs:
-        lm = [ctx.load(f"sequence/{p.name}")["lm"] for p in runs]
+    fixed = sorted(ctx.results.glob("sequence/sequence_lm_fixed_seed[0-9].json"))
+    if fixed:
+        lm = [ctx.load(f"sequence/{p.name}")["lm"] for p in fixed]
         met = sum(x["goal_hyperlstm_best"]["seeds_met"] for x in lm)
-        text += (f"; char-LM, HyperLSTM below both baselines' test BPC at {met} of {len(lm)} seeds "
-                 "(1,000 steps each, cells before the fidelity fixes)")
+        bpc = {r["cell"]: r["test_bpc"] for r in lm[0]["runs"]}
+        text += (f"; char-LM at equal parameters (1,000 steps): HyperLSTM {bpc['hyperlstm']:.3f} BPC vs "
+                 f"LayerNorm-LSTM {bpc['layernorm_lstm']:.3f} and LSTM {bpc['lstm']:.3f}, below both at "
+                 f"{met} of {len(lm)} seed(s)")
     return text
 
 
-def sequence_lm(ctx: Context) -> str:
+def _lm_table(ctx: Context, pattern: str) -> str:
     rows = []
-    for path in sorted(ctx.results.glob("sequence/sequence_lm_seed[0-9].json")):
+    for path in sorted(ctx.results.glob(f"sequence/{pattern}")):
         lm = ctx.load(f"sequence/{path.name}")["lm"]
         for r in lm["runs"]:
             rows.append({"seed": r["seed"], "model": r["cell"], "hidden": r["hidden"],
                          "params": f"{r['params']:,}", "test BPC": f"{r['test_bpc']:.3f}",
                          "ms / step": r["ms_per_step"]})
     return markdown_table(rows)
+
+
+def sequence_lm(ctx: Context) -> str:
+    """The first study (cells before the fidelity fixes)."""
+    return _lm_table(ctx, "sequence_lm_seed[0-9].json")
+
+
+def sequence_lm_fixed(ctx: Context) -> str:
+    """The study after the fidelity fixes (``--tag _lm_fixed_seedS``)."""
+    return _lm_table(ctx, "sequence_lm_fixed_seed[0-9].json")
 
 
 def _met(flag: bool) -> str:
@@ -63,5 +75,5 @@ def sequence_attention(ctx: Context) -> str:
 
 
 HEADLINE = ("sequence models", "hyperweights.sequence", "docs/sequence.md", headline)
-TABLES: dict = {"sequence-lm": sequence_lm, "sequence-recurrent": sequence_recurrent,
+TABLES: dict = {"sequence-lm": sequence_lm, "sequence-lm-fixed": sequence_lm_fixed, "sequence-recurrent": sequence_recurrent,
                  "sequence-attention": sequence_attention}
