@@ -52,7 +52,7 @@ class StudyConfig:
     heads: int = 4
     rank: int = 16
     max_ck: int = 1024
-    steps: int = 400
+    steps: int = 2500
     test_images: int | None = 2000
     meta_batch: int = 8
     batch_size: int = 64

@@ -68,8 +68,9 @@ class GraphBatch:
 class NodeEncoder(nn.Module):
     """Node features -> ``(G, N, hidden)``: an op-type embedding plus GHN-2's shape encoding.
 
-    Each of the 4 shape integers is encoded by ``log2(1 + s)`` and sinusoids of ``s`` (so a width
-    never seen in training still has a distinct, nearby code) and projected to ``hidden``.
+    Each of the 4 shape integers is encoded by ``log2(1 + s)`` (smooth: an unseen width lands near
+    the seen ones) and sinusoids of ``s`` (which tell every width apart, but wrap at the high
+    frequencies, so they do not interpolate), and projected to ``hidden``.
     """
 
     def __init__(self, hidden: int, frequencies: int = 8):
