@@ -16,10 +16,11 @@ def headline(ctx: Context) -> str:
     if fixed:
         lm = [ctx.load(f"sequence/{p.name}")["lm"] for p in fixed]
         met = sum(x["goal_hyperlstm_best"]["seeds_met"] for x in lm)
-        bpc = {r["cell"]: r["test_bpc"] for r in lm[0]["runs"]}
-        text += (f"; char-LM at equal parameters (1,000 steps): HyperLSTM {bpc['hyperlstm']:.3f} BPC vs "
-                 f"LayerNorm-LSTM {bpc['layernorm_lstm']:.3f} and LSTM {bpc['lstm']:.3f}, below both at "
-                 f"{met} of {len(lm)} seed(s)")
+        bpc = {cell: sum(r["test_bpc"] for x in lm for r in x["runs"] if r["cell"] == cell) / len(lm)
+               for cell in ("lstm", "layernorm_lstm", "hyperlstm")}
+        text += (f"; char-LM at equal parameters (1,000 steps, mean of {len(lm)} seeds): HyperLSTM "
+                 f"{bpc['hyperlstm']:.3f} BPC vs LayerNorm-LSTM {bpc['layernorm_lstm']:.3f} and LSTM "
+                 f"{bpc['lstm']:.3f}, below both at {met} of {len(lm)} seeds")
     return text
 
 
