@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,10 +85,17 @@ def save_tensors(path: str | os.PathLike, tensors: dict[str, Tensor], meta: dict
     except TypeError as err:
         raise TypeError(f"checkpoint metadata must be JSON-serialisable: {err}") from err
     header = {"format": FORMAT, "meta": text, "sha256": tensor_checksum(payload)}
+    replace_atomically(path, lambda tmp: save_file(payload, tmp, metadata=header))
+
+
+def replace_atomically(path: Path, write: Callable[[str], None]) -> None:
+    """Write ``path`` through ``write(temporary_path)``: a temporary file in the same folder, the
+    umask's mode, fsync, rename over ``path``, fsync of the folder. A write killed midway leaves the
+    previous file intact."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        save_file(payload, tmp, metadata=header)
+        write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
@@ -96,6 +104,12 @@ def save_tensors(path: str | os.PathLike, tensors: dict[str, Tensor], meta: dict
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def save_json(path: str | os.PathLike, data: dict) -> None:
+    """``data`` as JSON at ``path``, written by :func:`replace_atomically`."""
+    text = json.dumps(data, indent=1)
+    replace_atomically(Path(path), lambda tmp: Path(tmp).write_text(text))
 
 
 def load_tensors(path: str | os.PathLike) -> tuple[dict[str, Tensor], dict]:

@@ -29,11 +29,43 @@ from ._parts import build_part
 from .hypernetwork import HyperNetwork
 from .model import HyperModel, check_compatible
 
-__all__ = ["save", "load", "checkpointable", "save_tensors", "load_tensors", "pack_state",
+__all__ = ["save", "load", "checkpointable", "ConfigCheckpoint", "save_tensors", "load_tensors", "pack_state",
            "unpack_state", "CHECKPOINT_KINDS"]
 
 #: kind (``"<app>.<Class>"``) -> registered class
 CHECKPOINT_KINDS: dict[str, type] = {}
+
+
+class ConfigCheckpoint:
+    """Mixin: the checkpoint protocol of :func:`checkpointable` for a module that keeps its
+    constructor arguments in ``self.config`` (a JSON-able dict) and everything else in its
+    ``state_dict``; ``hw.load(path, **overrides)`` replaces config entries.
+
+    Example:
+        >>> import tempfile, torch
+        >>> import hyperweights as hw
+        >>> @hw.checkpointable("example.Affine")
+        ... class Affine(ConfigCheckpoint, torch.nn.Module):
+        ...     def __init__(self, n):
+        ...         super().__init__()
+        ...         self.config, self.w = {"n": n}, torch.nn.Parameter(torch.full((n,), 2.0))
+        >>> path = tempfile.mkdtemp() + "/affine.safetensors"
+        >>> hw.save(Affine(2), path)
+        >>> hw.load(path).w.tolist()
+        [2.0, 2.0]
+    """
+
+    def checkpoint_state(self) -> tuple[dict[str, Tensor], dict]:
+        return {k: v.detach() for k, v in self.state_dict().items()}, dict(self.config)
+
+    @classmethod
+    def from_checkpoint(cls, tensors: dict[str, Tensor], config: dict, **overrides):
+        model = cls(**{**config, **overrides})
+        try:
+            model.load_state_dict(tensors)
+        except RuntimeError as err:
+            raise ValueError(f"the stored tensors do not fit a {cls.__name__}{config}: {err}") from err
+        return model
 
 
 def checkpointable(kind: str) -> Callable[[type], type]:

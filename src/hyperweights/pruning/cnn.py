@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..io import checkpointable
+from ..io import ConfigCheckpoint, checkpointable
 
-__all__ = ["ConfigCheckpoint", "MaskedCNN", "flops", "slice_weights", "channel_masks", "MAX_WIDTHS", "check_widths"]
+__all__ = ["MaskedCNN", "flops", "slice_weights", "channel_masks", "MAX_WIDTHS", "check_widths"]
 
 #: the full network's widths (the unpruned CNN)
 MAX_WIDTHS = (16, 32, 32)
@@ -74,20 +74,6 @@ def slice_weights(weights: dict[str, Tensor], widths: Sequence[int]) -> dict[str
     out["fc.weight"] = weights["fc.weight"][:, :widths[-1]]
     out["fc.bias"] = weights["fc.bias"]
     return out
-
-
-class ConfigCheckpoint:
-    """``hw.save``/``hw.load`` support for a module rebuilt from its ``config`` dict of
-    constructor arguments plus its ``state_dict``."""
-
-    def checkpoint_state(self):
-        return dict(self.state_dict()), dict(self.config)
-
-    @classmethod
-    def from_checkpoint(cls, tensors, config, **overrides):
-        model = cls(**{**config, **overrides})
-        model.load_state_dict(tensors)
-        return model
 
 
 @checkpointable("pruning.MaskedCNN")

@@ -28,10 +28,10 @@ from torch import Tensor, nn
 from ..conditioning import HyperparameterCondition
 from ..heads import PerTensorHead
 from ..hypernetwork import HyperNetwork
-from ..io import checkpointable
+from ..io import ConfigCheckpoint, checkpointable
 from ..targets.functional import run_ensemble
 from ..trunks import MLP
-from .cnn import MAX_WIDTHS, ConfigCheckpoint, MaskedCNN, channel_masks, check_widths, slice_weights
+from .cnn import MAX_WIDTHS, MaskedCNN, channel_masks, check_widths, slice_weights
 
 __all__ = ["PruningNet"]
 

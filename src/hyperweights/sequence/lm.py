@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..io import checkpointable
+from ..io import ConfigCheckpoint, checkpointable
 from ..optim import make_optimizer
 from ..training import FitResult, TrainConfig, config_field, train_loop
 from .layers import HyperLSTM, LayerNormLSTM
@@ -42,7 +42,7 @@ class SequenceConfig(TrainConfig):
 
 
 @checkpointable("sequence.CharLM")
-class CharLM(nn.Module):
+class CharLM(ConfigCheckpoint, nn.Module):
     """Embedding -> recurrent stack -> logits over the vocabulary.
 
     Args:
@@ -90,15 +90,6 @@ class CharLM(nn.Module):
                              f"{tuple(tokens.shape) if isinstance(tokens, Tensor) else ''}")
         out, state = self.rnn(self.embed(tokens), state)
         return self.head(out), state
-
-    def checkpoint_state(self):
-        return dict(self.state_dict()), dict(self.config)
-
-    @classmethod
-    def from_checkpoint(cls, tensors, config, **overrides):
-        model = cls(**{**config, **overrides})
-        model.load_state_dict(tensors)
-        return model
 
 
 def _check_stream(model: CharLM, data: Tensor, least: int) -> None:

@@ -16,34 +16,18 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from .._files import _fsync_dir, load_tensors, save_tensors
+from .._files import load_tensors, save_json, save_tensors
 from .vectorize import spec_table
 
 __all__ = ["save_zoo", "Zoo", "MANIFEST", "ZOO_FORMAT"]
 
 MANIFEST = "manifest.json"
 ZOO_FORMAT = "hyperweights.zoo/1"
-
-
-def _write_json(path: Path, data: dict) -> None:
-    """Atomic JSON write (temporary file in the folder, fsync, rename), like ``save_tensors``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save_zoo(folder: str | os.PathLike, target: nn.Module, weights: dict[str, Tensor],
@@ -97,7 +81,7 @@ def save_zoo(folder: str | os.PathLike, target: nn.Module, weights: dict[str, Te
                       "fingerprint": table.fingerprint()["sha256_16"]})
         shards.append(name)
         entries += [{**members[k], "index": k, "shard": name, "row": k - lo} for k in range(lo, hi)]
-    _write_json(folder / MANIFEST, {"format": ZOO_FORMAT, "fingerprint": table.fingerprint(),
+    save_json(folder / MANIFEST, {"format": ZOO_FORMAT, "fingerprint": table.fingerprint(),
                                     "architecture": repr(target), "shards": shards, "members": entries})
     return folder / MANIFEST
 
