@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..io import ConfigCheckpoint
 from ..model import IGNORED_BY_DDP
 from .checks import check_features, check_labels, check_member_logits
 
@@ -62,7 +63,7 @@ def uncertainty_scores(member_logits: Tensor) -> Prediction:
     return Prediction(probs, member_probs, member_logits, entropy, entropy - expected, variance)
 
 
-class Predictive(nn.Module):
+class Predictive(ConfigCheckpoint, nn.Module):
     """Base of every method here: :meth:`members` gives ``(K, B, C)`` logits in one batched call.
 
     Subclasses set ``in_features`` (the input width they check), ``num_classes`` (the outputs,
@@ -95,15 +96,6 @@ class Predictive(nn.Module):
         """``(tensors, config)``: the state dict and :meth:`checkpoint_config`."""
         return {k: v.detach() for k, v in self.state_dict().items()}, self.checkpoint_config()
 
-    @classmethod
-    def from_checkpoint(cls, tensors: dict[str, Tensor], config: dict, **overrides):
-        """Rebuild from :meth:`checkpoint_state` (``overrides`` replace config entries)."""
-        model = cls(**{**config, **overrides})
-        try:
-            model.load_state_dict(tensors)
-        except RuntimeError as err:
-            raise ValueError(f"the stored tensors do not fit a {cls.__name__}{config}: {err}") from err
-        return model
 
     def check_input(self, x) -> Tensor:
         """Raise a clear error unless ``x`` is a finite float tensor ``(B, in_features)`` with the
