@@ -6,8 +6,8 @@ import torch
 import hyperweights as hw
 from hyperweights.data import load_digits
 from hyperweights.zeroshot import (FASHION_MNIST, METHODS, ZeroShotClassifier, ZeroShotConfig, ZeroShotData,
-                                   class_texts, evaluate, fit, gzsl_scores, seen_rate_calibration,
-                                   select_calibration)
+                                   class_texts, evaluate, fit, gzsl_scores, oracle_harmonic,
+                                   seen_rate_calibration, select_calibration)
 
 
 def small(method="hypernetwork", cosine=True):
@@ -76,6 +76,11 @@ def test_calibration_trades_seen_for_unseen(digits):
     plain, calibrated = evaluate(model, digits), evaluate(model, digits, calibration=gamma)
     assert calibrated["calibration"] == gamma
     assert calibrated["unseen"] >= plain["unseen"] and calibrated["seen"] <= plain["seen"] + 1e-9
+    # the test-set oracle bounds every calibration, the chosen one and none at all
+    bound = oracle_harmonic(model, digits)
+    assert bound >= max(plain["harmonic"], calibrated["harmonic"]) - 0.02
+    with pytest.raises(ValueError, match="grid must be an int >= 2"):
+        oracle_harmonic(model, digits, grid=1)
 
 
 def test_seen_rate_rule_on_synthetic_scores():

@@ -32,7 +32,7 @@ from hyperweights.bench.goals import goal
 from hyperweights.bench.progress import progress
 from hyperweights.bench.report import result_path
 from hyperweights.zeroshot import (DIGITS, FASHION_MNIST, METHODS, ZeroShotClassifier, ZeroShotConfig,
-                                   ZeroShotData, embed_classes, evaluate, fit, gzsl_scores,
+                                   ZeroShotData, embed_classes, evaluate, fit, oracle_harmonic,
                                    select_calibration)
 
 __all__ = ["add_arguments", "main", "SPLITS", "StudyConfig"]
@@ -88,20 +88,10 @@ def _run_split(method: str, data: ZeroShotData, cfg: StudyConfig, device: torch.
             "unseen": r(calibrated["unseen"]), "harmonic": r(calibrated["harmonic"]),
             "zsl": r(calibrated["zsl"]), "gamma": r(gamma), "seen_uncalibrated": r(plain["seen"]),
             "unseen_uncalibrated": r(plain["unseen"]), "harmonic_uncalibrated": r(plain["harmonic"]),
-            "harmonic_oracle": r(_oracle_harmonic(model, data)),
+            "harmonic_oracle": r(oracle_harmonic(model, data)),
             "harmonic_by_rate": {str(rate): r(evaluate(model, data, calibration=select_calibration(
                 model, data, held_out, rate))["harmonic"]) for rate in SWEEP_RATES},
             "seconds": round(time.perf_counter() - tic, 1)}
-
-
-def _oracle_harmonic(model: ZeroShotClassifier, data: ZeroShotData, grid: int = 201) -> float:
-    """Diagnostic only: the best test ``H`` over ``gamma`` (quantiles of the test images'
-    seen-minus-unseen margin), i.e. what a perfect calibration would reach."""
-    from hyperweights.zeroshot.train import _margins, _scores
-    scores = _scores(model, data)
-    candidates = torch.quantile(_margins(scores, data.classes, data.unseen), torch.linspace(0, 1, grid))
-    return max(gzsl_scores(scores, data.y_test, data.classes, data.unseen, g)["harmonic"]
-               for g in candidates.tolist())
 
 
 def _plot(rows: list[dict], path) -> None:

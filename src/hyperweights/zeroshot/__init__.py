@@ -6,7 +6,8 @@
 - :data:`FASHION_MNIST`, :data:`DIGITS`, :func:`embed_classes`: class descriptions written for
   this library, embedded by the frozen all-MiniLM-L6-v2.
 - :class:`ZeroShotData`, :class:`ZeroShotConfig`, :func:`fit`, :func:`evaluate`,
-  :func:`select_calibration`, :func:`seen_rate_calibration`: the generalised zero-shot protocol (``hyperweights bench zeroshot``).
+  :func:`select_calibration`, :func:`seen_rate_calibration`, :func:`oracle_harmonic` (a diagnostic
+  bound): the generalised zero-shot protocol (``hyperweights bench zeroshot``).
 
 Example:
     >>> import torch
@@ -28,9 +29,10 @@ from .train import ZeroShotData as ZeroShotData
 from .train import evaluate as evaluate
 from .train import fit as fit
 from .train import gzsl_scores as gzsl_scores
+from .train import oracle_harmonic as oracle_harmonic
 from .train import seen_rate_calibration as seen_rate_calibration
 from .train import select_calibration as select_calibration
 
 __all__ = ["DIGITS", "FASHION_MNIST", "METHODS", "ZeroShotClassifier", "ZeroShotConfig", "ZeroShotData",
-           "class_texts", "embed_classes", "evaluate", "fit", "gzsl_scores", "seen_rate_calibration",
-           "select_calibration"]
+           "class_texts", "embed_classes", "evaluate", "fit", "gzsl_scores", "oracle_harmonic",
+           "seen_rate_calibration", "select_calibration"]

@@ -26,7 +26,7 @@ from ..training import FitResult, TrainConfig, config_field, train_loop
 from .models import ZeroShotClassifier
 
 __all__ = ["ZeroShotData", "ZeroShotConfig", "fit", "evaluate", "select_calibration", "seen_rate_calibration",
-           "gzsl_scores"]
+           "oracle_harmonic", "gzsl_scores"]
 
 
 @dataclass
@@ -257,6 +257,31 @@ def seen_rate_calibration(scores: Tensor, classes: Sequence[int], unseen: Sequen
                          f"{tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__}")
     margin = _margins(scores.float(), classes, unseen)
     return float(torch.quantile(margin, float(rate)))
+
+
+def oracle_harmonic(model: ZeroShotClassifier, data: ZeroShotData, grid: int = 201) -> float:
+    """Diagnostic only, never a result: the best test ``H`` over ``gamma``, i.e. what a perfect
+    calibration would reach.
+
+    It tries ``grid`` values of ``gamma`` (quantiles of the test images' seen-minus-unseen score
+    margin) *on the test set itself*, so it bounds how much of a method's gap is calibration.
+
+    Example:
+        >>> import torch
+        >>> from hyperweights.zeroshot import ZeroShotClassifier
+        >>> torch.manual_seed(0) and None
+        >>> model = ZeroShotClassifier(8, 6, hidden=(8,), feature_dim=4, hyper_hidden=(8,))
+        >>> data = ZeroShotData(torch.rand(20, 8), torch.randint(0, 3, (20,)), torch.rand(30, 8),
+        ...                     torch.arange(30) % 4, torch.randn(4, 6), classes=(0, 1, 2, 3), unseen=(3,))
+        >>> 0.0 <= oracle_harmonic(model, data, grid=11) <= 1.0
+        True
+    """
+    if isinstance(grid, bool) or not isinstance(grid, int) or grid < 2:
+        raise ValueError(f"grid must be an int >= 2 (how many gamma values to try), got {grid!r}")
+    scores = _scores(model, data)
+    candidates = torch.quantile(_margins(scores, data.classes, data.unseen), torch.linspace(0, 1, grid))
+    return max(gzsl_scores(scores, data.y_test, data.classes, data.unseen, g)["harmonic"]
+               for g in candidates.tolist())
 
 
 def _margins(scores: Tensor, classes: Sequence[int], unseen: Sequence[int]) -> Tensor:
