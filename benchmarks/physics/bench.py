@@ -177,24 +177,30 @@ def _summarise(runs: list[dict], cfg: PhysicsBench) -> dict:
 
 
 def _plot(runs: list[dict], path) -> None:
+    """Left: error per refinement round; right: fine-tuning curves. One colour per held-out set or
+    start, one line style per seed, so the methods stay apart however many seeds there are."""
     from hyperweights.bench.plotting import pyplot, save_figure
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for r in runs:
+    styles = ("-", "--", ":", "-.")
+    for k, r in enumerate(runs):
+        style, seed_label = styles[k % len(styles)], f", seed {r['seed']}" if len(runs) > 1 else ""
         labelled = torch.tensor(r["labelled"])
         errors = torch.tensor(r["round_errors"])
-        for name, sel in (("MMS", labelled), ("FD reference", ~labelled)):
+        for colour, (name, sel) in enumerate((("MMS", labelled), ("FD reference", ~labelled))):
             if sel.any():
-                left.plot(range(len(errors)), errors[:, sel].mean(1), marker="o", label=f"{name}, seed {r['seed']}")
-        for name, curve in r["mean_curves"].items():
-            right.plot([s for s, _ in curve], [e for _, e in curve], label=f"{name}, seed {r['seed']}")
+                left.plot(range(len(errors)), errors[:, sel].mean(1), style, marker="o", color=f"C{colour}",
+                          label=f"{name}{seed_label}")
+        for colour, (name, curve) in enumerate(r["mean_curves"].items()):
+            right.plot([s for s, _ in curve], [e for _, e in curve], style, color=f"C{colour + 2}",
+                       label=f"{name}{seed_label}")
     left.set_xlabel("refinement round (0 = zero-shot)")
     left.set_ylabel("mean relative L2 error")
     left.set_yscale("log")
-    left.legend(fontsize=7)
+    left.legend(fontsize=6)
     right.set_xlabel("PINN fine-tuning steps")
     right.set_yscale("log")
-    right.legend(fontsize=7)
+    right.legend(fontsize=6)
     right.set_title("held-out PDEs")
     save_figure(fig, path)
 
