@@ -21,6 +21,7 @@ Example:
 """
 
 from .cnn import MAX_WIDTHS as MAX_WIDTHS
+from .cnn import recalibrate as recalibrate
 from .cnn import MaskedCNN as MaskedCNN
 from .cnn import channel_masks as channel_masks
 from .cnn import flops as flops
@@ -42,4 +43,4 @@ from .train import score_widths as score_widths
 
 __all__ = ["MAX_WIDTHS", "DynamicCNN", "MaskedCNN", "PruningConfig", "PruningNet", "SearchResult",
            "channel_masks", "dynamic_keep", "evaluate", "evolutionary_search", "fit", "flops", "l1_prune",
-           "min_widths", "random_widths", "score_widths", "slice_weights", "top_k_mask", "uniform_widths"]
+           "min_widths", "random_widths", "recalibrate", "score_widths", "slice_weights", "top_k_mask", "uniform_widths"]
