@@ -17,7 +17,7 @@ def headline(ctx: Context) -> str:
     ratio = min(r["search_cost"]["ratio"] for r in runs)
     return (f"MetaPruning on Fashion-MNIST ({len(runs)} seeds, mean test accuracy after the same short "
             f"fine-tune): " + "; ".join(parts) + f"; scoring a candidate ≥ {ratio:.0f}× cheaper than "
-            "training it (goal 100×)")
+            "training it from scratch (goal 100×)")
 
 
 HEADLINE = ("pruning", "hyperweights.pruning", "docs/pruning.md", headline)
