@@ -2,7 +2,8 @@
 
 - :class:`PruningNet` (Liu et al., ICCV 2019): a hypernetwork from the network encoding (channels
   per layer) to the weights of that pruned :class:`MaskedCNN`, sliced to the requested widths;
-  :func:`score_widths` scores many candidates in one batched call; :func:`evolutionary_search`
+  :func:`score_widths` scores candidates as MetaPruning does (generated weights, BatchNorm
+  recalibrated by :func:`recalibrate`'s rule, validation accuracy); :func:`evolutionary_search`
   picks the best widths under a FLOPs budget (:func:`flops`).
 - Baselines at equal FLOPs: :func:`uniform_widths` (uniform width scaling) and :func:`l1_prune`
   (L1-norm filter pruning, Li et al. 2017).
