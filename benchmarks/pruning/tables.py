@@ -35,11 +35,12 @@ def pruning_accuracy(ctx: Context) -> str:
         for method, label in METHODS.items():
             cells = [r["budgets"][i][method] for r in runs]
             widths = {tuple(c["widths"]) for c in cells}
+            suffix = " per input" if method == "dynamic" else ""
             used = sorted(c["flops_fraction"] for c in cells)
             rows.append({
                 "FLOPs budget": f"{first['fraction']:.0%}", "method": label,
                 "widths (per seed)": ("; ".join(str(tuple(c["widths"])) for c in cells) if len(widths) > 1
-                                      else str(tuple(cells[0]['widths'])) + (" per input" if method == "dynamic" else "")),
+                                      else str(tuple(cells[0]["widths"])) + suffix),
                 "FLOPs used": (f"{used[0]:.0%}" if used[0] == used[-1] else f"{used[0]:.0%}–{used[-1]:.0%}"),
                 "before fine-tune (per seed)": ", ".join(f"{c['accuracy_before_finetune']:.3f}" for c in cells),
                 "after fine-tune (per seed)": ", ".join(f"{c['accuracy']:.4f}" for c in cells),
@@ -53,7 +54,8 @@ def pruning_goals(ctx: Context) -> str:
     for g in data["goals"]:
         per_seed = ", ".join(f"{v:+.4f}" if not g["unit"] else f"{v:.0f}{g['unit']}" for v in g["per_seed"])
         status = "met" if g["met"] else "**not met**"
-        rows.append({"goal": g["goal"], "measured (mean or min; per seed)": f"{g['measured']:.4g}{g['unit']}; {per_seed}",
+        rows.append({"goal": g["goal"],
+                     "measured (mean or min; per seed)": f"{g['measured']:.4g}{g['unit']}; {per_seed}",
                      "status": f"{status} ({g['seeds_met']} of {g['seeds']} seeds)"})
     return markdown_table(rows)
 

@@ -44,4 +44,5 @@ from .train import score_widths as score_widths
 
 __all__ = ["MAX_WIDTHS", "DynamicCNN", "MaskedCNN", "PruningConfig", "PruningNet", "SearchResult",
            "channel_masks", "dynamic_keep", "evaluate", "evolutionary_search", "fit", "flops", "l1_prune",
-           "min_widths", "random_widths", "recalibrate", "score_widths", "slice_weights", "top_k_mask", "uniform_widths"]
+           "min_widths", "random_widths", "recalibrate", "score_widths", "slice_weights", "top_k_mask",
+           "uniform_widths"]
