@@ -3,12 +3,13 @@ the baselines, dynamic channel masks, training and checkpoints."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import hyperweights as hw
 from hyperweights.data import Split
 from hyperweights.pruning import (MAX_WIDTHS, DynamicCNN, MaskedCNN, PruningConfig, PruningNet, channel_masks,
                                   dynamic_keep, evaluate, evolutionary_search, fit, flops, l1_prune,
-                                  random_widths, score_widths, slice_weights, uniform_widths)
+                                  random_widths, recalibrate, score_widths, slice_weights, uniform_widths)
 
 
 def tiny_split(n=96, seed=0):
@@ -64,12 +65,18 @@ def test_uniform_widths_are_the_largest_multiplier_within_budget():
 def test_evolutionary_search_respects_the_budget_and_improves():
     budget = flops(MAX_WIDTHS) // 4
     optimum = torch.tensor([3, 10, 28])                              # within the budget
-    score = lambda w: -(w - optimum).square().sum(-1).float()         # noqa: E731
+    calls = []
+
+    def score(w):
+        calls.append([tuple(row) for row in w.tolist()])
+        return -(w - optimum).square().sum(-1).float()
+
     result = evolutionary_search(score, budget, population=30, generations=15, parents=6)
     assert flops(result.widths) <= budget
     assert result.history == sorted(result.history) and result.history[-1] > result.history[0]
     assert result.history[-1] >= -6                                   # (nearly) found
-    assert result.evaluated == 30 * 15
+    every = [row for call in calls for row in call]
+    assert len(calls[0]) == 30 and len(every) == len(set(every)) == result.evaluated < 30 * 15   # none twice
     samples = random_widths(200, generator=torch.Generator().manual_seed(0))
     assert samples.min(0).values.tolist() == [2, 4, 4] and samples.max(0).values.tolist() == [16, 32, 32]
 
@@ -87,13 +94,29 @@ def test_l1_prune_keeps_the_filters_of_largest_norm():
     torch.testing.assert_close(pruned(x), masked(x), rtol=1e-5, atol=1e-5)
 
 
+def test_bn_recalibration_equals_calibrated_forward_sliced_and_masked():
+    net = PruningNet(hidden=(8,))
+    x_cal, x = torch.rand(40, 784), torch.rand(6, 784)
+    widths = torch.tensor([[5, 17, 9], [16, 32, 32]])
+    masked = net(torch.cat([x_cal, x]), widths, calibration=40)[:, 40:]
+    for k, row in enumerate(widths.tolist()):
+        pruned = net.pruned(row, calibrate=x_cal).eval()              # running statistics of x_cal
+        torch.testing.assert_close(pruned.bn1.running_mean, pruned.conv1(
+            F.max_pool2d(pruned.block(0, x_cal.reshape(-1, 1, 28, 28), calibration=40), 2)).mean((0, 2, 3)))
+        torch.testing.assert_close(pruned(x), masked[k], rtol=1e-4, atol=1e-4)
+    assert recalibrate(MaskedCNN(), x_cal).training                    # the mode is kept
+
+
 def test_score_widths_is_batched_and_matches_evaluate():
     data = tiny_split()
     net = PruningNet(hidden=(8,))
-    widths = torch.tensor([[8, 16, 16], [16, 32, 32], [4, 8, 8]])
-    scores = score_widths(net, data.x_test, data.y_test, widths, chunk=2)
-    single = [evaluate(net, data, widths=row)["accuracy"] for row in widths.tolist()]
-    torch.testing.assert_close(scores, torch.tensor(single))
+    widths = torch.tensor([[8, 16, 16], [16, 32, 32], [4, 8, 8], [8, 16, 16]])
+    for mode in ("sliced", "masked"):
+        scores = score_widths(net, data.x_train, data.x_test, data.y_test, widths, chunk=2, mode=mode)
+        single = [evaluate(net, data, widths=row)["accuracy"] for row in widths.tolist()]
+        torch.testing.assert_close(scores, torch.tensor(single))
+    per_image = score_widths(net, data.x_train, data.x_test, data.y_test, widths, per_image=True)
+    assert per_image.shape == (4, 48) and torch.equal(per_image[0], per_image[3])
 
 
 def test_fit_trains_the_pruningnet_and_checkpoints_round_trip(tmp_path):
@@ -132,6 +155,9 @@ def test_dynamic_masks_keep_k_channels_per_input_and_train():
     (lambda: fit(MaskedCNN(), Split(torch.rand(4, 64), torch.zeros(4).long(), torch.rand(4, 64),
                                     torch.zeros(4).long()), PruningConfig(steps=1)), r"\(N, 784\)"),
     (lambda: DynamicCNN(keep=(100, 4)), "keep"),
+    (lambda: score_widths(PruningNet(), torch.rand(4, 784), torch.rand(2, 784), torch.zeros(2).long(),
+                          [[8, 8, 8]], mode="fast"), "sliced"),
+    (lambda: PruningConfig(schedule="cosine").validate(), "schedule"),
 ])
 def test_bad_input_is_a_clear_error(make, match):
     with pytest.raises((ValueError, TypeError), match=match):

@@ -2,7 +2,8 @@
 
 - :class:`PruningNet` (Liu et al., ICCV 2019): a hypernetwork from the network encoding (channels
   per layer) to the weights of that pruned :class:`MaskedCNN`, sliced to the requested widths;
-  :func:`score_widths` scores many candidates in one batched call; :func:`evolutionary_search`
+  :func:`score_widths` scores candidates as MetaPruning does (generated weights, BatchNorm
+  recalibrated by :func:`recalibrate`'s rule, validation accuracy); :func:`evolutionary_search`
   picks the best widths under a FLOPs budget (:func:`flops`).
 - Baselines at equal FLOPs: :func:`uniform_widths` (uniform width scaling) and :func:`l1_prune`
   (L1-norm filter pruning, Li et al. 2017).
@@ -21,6 +22,7 @@ Example:
 """
 
 from .cnn import MAX_WIDTHS as MAX_WIDTHS
+from .cnn import recalibrate as recalibrate
 from .cnn import MaskedCNN as MaskedCNN
 from .cnn import channel_masks as channel_masks
 from .cnn import flops as flops
@@ -42,4 +44,5 @@ from .train import score_widths as score_widths
 
 __all__ = ["MAX_WIDTHS", "DynamicCNN", "MaskedCNN", "PruningConfig", "PruningNet", "SearchResult",
            "channel_masks", "dynamic_keep", "evaluate", "evolutionary_search", "fit", "flops", "l1_prune",
-           "min_widths", "random_widths", "score_widths", "slice_weights", "top_k_mask", "uniform_widths"]
+           "min_widths", "random_widths", "recalibrate", "score_widths", "slice_weights", "top_k_mask",
+           "uniform_widths"]

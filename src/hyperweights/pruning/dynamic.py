@@ -5,7 +5,7 @@ before convolution ``l`` (``l >= 1``) a small MLP ("mask decoder") reads the glo
 input of that layer and predicts which of its output channels will fire for this input; the
 ``k_l`` channels with the highest predicted logits are computed, the rest are masked to zero. The
 decoders learn by binary cross-entropy towards the channels that actually fire most (the top
-``k_l`` mean absolute activations of the unmasked convolution, detached) while the network learns
+``k_l`` mean activations after BatchNorm and ReLU of the unmasked convolution, detached) while the network learns
 with the predicted masks. The first convolution (input: the raw image) stays dense.
 
 Masks are per sample, so the saved work is the FLOPs of ``k_l`` channels per layer,
@@ -83,14 +83,14 @@ class DynamicCNN(nn.Module):
         return flops((self.widths[0], *self.config["keep"]))
 
     def forward(self, x: Tensor, gate_loss: bool = False):
-        h = F.max_pool2d(F.relu(self.net.conv0(x.reshape(-1, 1, 28, 28))), 2)
+        h = F.max_pool2d(self.net.block(0, x.reshape(-1, 1, 28, 28)), 2)
         losses = []
         for l, (decoder, k) in enumerate(zip(self.decoders, self.config["keep"]), start=1):
             logits = decoder(h.mean((-2, -1)))                                       # (B, C_l)
             mask = top_k_mask(logits, k)
-            z = getattr(self.net, f"conv{l}")(h)
+            z = getattr(self.net, f"bn{l}")(getattr(self.net, f"conv{l}")(h))
             if gate_loss:   # the channels that fire most for this input are the decoder's target
-                fired = top_k_mask(z.detach().abs().mean((-2, -1)), k)
+                fired = top_k_mask(F.relu(z.detach()).mean((-2, -1)), k)
                 losses.append(F.binary_cross_entropy_with_logits(logits, fired))
             h = F.relu(z * mask[:, :, None, None])
             if l < 2:

@@ -4,9 +4,12 @@ The *network encoding* is the channel count of every layer, normalised by the ma
 (``c_l / C_l`` in ``(0, 1]``) and given to the core's
 :class:`~hyperweights.HyperparameterCondition`. A :class:`~hyperweights.HyperNetwork` with one
 output layer per weight tensor (``PerTensorHead``, the paper's per-layer FC blocks) generates the
-weights of the maximum-width :class:`~hyperweights.pruning.MaskedCNN`; the pruned network takes
-their leading slices (:meth:`PruningNet.pruned`), which the channel masks reproduce exactly, so
-``K`` candidate widths are scored in one ensemble call of the core (:meth:`PruningNet.forward`).
+weights of the maximum-width :class:`~hyperweights.pruning.MaskedCNN` (convolutions, BatchNorm
+scales and shifts, classifier); the pruned network takes their leading slices
+(:meth:`PruningNet.pruned`), which the channel masks reproduce exactly, so ``K`` candidate widths
+run in one ensemble call of the core (:meth:`PruningNet.forward`). The batched target's
+BatchNorms use batch statistics (training), or with ``calibration=n`` the statistics of the first
+``n`` images (each candidate's BN recalibration, as MetaPruning scores candidates).
 
 Example:
     >>> import torch
@@ -14,7 +17,7 @@ Example:
     >>> widths = torch.tensor([[8, 16, 16], [16, 32, 32]])
     >>> net(torch.rand(5, 784), widths).shape                    # K = 2 candidates, B = 5
     torch.Size([2, 5, 10])
-    >>> net.pruned([8, 16, 16]).conv1.weight.shape
+    >>> net.pruned([8, 16, 16], calibrate=torch.rand(32, 784)).conv1.weight.shape
     torch.Size([16, 8, 3, 3])
 """
 
@@ -31,7 +34,7 @@ from ..hypernetwork import HyperNetwork
 from ..io import ConfigCheckpoint, checkpointable
 from ..targets.functional import run_ensemble
 from ..trunks import MLP
-from .cnn import MAX_WIDTHS, MaskedCNN, channel_masks, check_widths, slice_weights
+from .cnn import MAX_WIDTHS, MaskedCNN, channel_masks, check_widths, recalibrate, slice_weights
 
 __all__ = ["PruningNet"]
 
@@ -53,7 +56,7 @@ class PruningNet(ConfigCheckpoint, nn.Module):
         self.config = {"max_widths": list(max_widths), "num_classes": num_classes, "hidden": list(hidden),
                        "seed": seed}
         torch.manual_seed(seed)
-        self.target = MaskedCNN(max_widths, num_classes)
+        self.target = MaskedCNN(max_widths, num_classes, track_running_stats=False)  # batched: no running stats
         self.hypernetwork = HyperNetwork(self.target, condition=HyperparameterCondition(len(max_widths)),
                                          trunk=MLP(hidden=tuple(hidden)), head=PerTensorHead())
         self.register_buffer("max_widths", torch.tensor(list(max_widths)), persistent=False)
@@ -67,15 +70,22 @@ class PruningNet(ConfigCheckpoint, nn.Module):
         widths = check_widths(widths, self.config["max_widths"]).to(self.max_widths.device)
         return {**self.hypernetwork(self.encoding(widths)), **channel_masks(widths, self.config["max_widths"])}
 
-    def forward(self, x: Tensor, widths) -> Tensor:
-        """Logits of each of the ``K`` candidate networks on the same ``x: (B, 784)``: ``(K, B, classes)``."""
-        return run_ensemble(self.target, self.generate(widths), (x,), {})
+    def forward(self, x: Tensor, widths, calibration: int | None = None) -> Tensor:
+        """Logits of each of the ``K`` candidate networks on the same ``x: (B, 784)``: ``(K, B, classes)``;
+        ``calibration=n``: every candidate's BatchNorms use the statistics of ``x[:n]``."""
+        return run_ensemble(self.target, self.generate(widths), (x,), {"calibration": calibration})
+
+    def generate_sliced(self, widths) -> list[dict[str, Tensor]]:
+        """The weights of each of the ``K`` networks at its own widths (one hypernetwork call)."""
+        widths = check_widths(widths, self.config["max_widths"]).to(self.max_widths.device)
+        generated = self.hypernetwork(self.encoding(widths))
+        return [slice_weights({k: v[i] for k, v in generated.items()}, row) for i, row in enumerate(widths.tolist())]
 
     @torch.no_grad()
-    def pruned(self, widths: Sequence[int]) -> MaskedCNN:
-        """A standalone :class:`MaskedCNN` of ``widths`` holding the sliced generated weights."""
+    def pruned(self, widths: Sequence[int], calibrate: Tensor | None = None) -> MaskedCNN:
+        """A standalone :class:`MaskedCNN` of ``widths`` holding the sliced generated weights, its
+        BatchNorm statistics recalibrated on ``calibrate: (N, 784)`` (else left at 0 / 1)."""
         widths = [int(c) for c in check_widths(widths, self.config["max_widths"])[0]]
-        generated = {k: v[0] for k, v in self.hypernetwork(self.encoding(torch.tensor([widths]))).items()}
         net = MaskedCNN(widths, self.config["num_classes"]).to(self.max_widths.device)
-        net.load_state_dict({**net.state_dict(), **slice_weights(generated, widths)})
-        return net
+        net.load_state_dict({**net.state_dict(), **self.generate_sliced([widths])[0]})
+        return net if calibrate is None else recalibrate(net, calibrate.to(self.max_widths.device))

@@ -60,7 +60,8 @@ def uniform_widths(budget: int, max_widths: Sequence[int] = MAX_WIDTHS) -> tuple
 
 @dataclass
 class SearchResult:
-    """The best widths found, their score, and the best score of every generation."""
+    """The best widths found, their score, the best score of every generation, and how many
+    distinct candidates were scored."""
 
     widths: tuple[int, ...]
     score: float
@@ -79,7 +80,8 @@ def evolutionary_search(score: Callable[[Tensor], Tensor], budget: int, *, max_w
     """MetaPruning's evolutionary search for the best widths within ``budget`` FLOPs.
 
     Args:
-        score: ``(K, L)`` widths -> ``(K,)`` scores (higher is better), batched.
+        score: ``(K, L)`` widths -> ``(K,)`` scores (higher is better), batched; called once per
+            generation with the candidates not scored before (a deterministic score is assumed).
         budget: the FLOPs bound (multiply–accumulates per image, :func:`flops`).
         population: candidates per generation; half the children come from mutation, half from
             crossover of random parent pairs.
@@ -103,11 +105,14 @@ def evolutionary_search(score: Callable[[Tensor], Tensor], budget: int, *, max_w
 
     members = fill(torch.zeros(0, len(max_widths), dtype=torch.long),
                    lambda n: random_widths(n, max_widths, min_fraction, gen), population)
-    history, evaluated = [], 0
+    history, scored = [], {}                      # widths -> score: survivors and clones are not re-scored
     best_widths, best_score = None, float("-inf")
     for _ in bar(range(generations), desc="evolution", enabled=progress):
-        scores = score(members)
-        evaluated += len(members)
+        keys = [tuple(row) for row in members.tolist()]
+        new = [k for k in dict.fromkeys(keys) if k not in scored]
+        if new:
+            scored.update(zip(new, score(torch.tensor(new)).tolist()))
+        scores = torch.tensor([scored[k] for k in keys])
         order = scores.argsort(descending=True)
         if float(scores[order[0]]) > best_score:
             best_score, best_widths = float(scores[order[0]]), tuple(int(c) for c in members[order[0]])
@@ -127,14 +132,14 @@ def evolutionary_search(score: Callable[[Tensor], Tensor], budget: int, *, max_w
         half = (population - parents) // 2
         members = torch.cat([top, fill(top[:0], mutate, half),
                              fill(top[:0], crossover, population - parents - half)])
-    return SearchResult(best_widths, best_score, history, evaluated)
+    return SearchResult(best_widths, best_score, history, len(scored))
 
 
 @torch.no_grad()
 def l1_prune(net: MaskedCNN, widths: Sequence[int]) -> MaskedCNN:
     """Li et al.'s L1-norm filter pruning of a trained ``net`` to ``widths``: the ``c_l`` filters
-    of largest ``sum |W|`` per convolution (and their biases) are kept, and the next layer (or the
-    classifier) keeps the matching input channels."""
+    of largest ``sum |W|`` per convolution (and their BatchNorm channels) are kept, and the next
+    layer (or the classifier) keeps the matching input channels."""
     if not isinstance(net, MaskedCNN):
         raise TypeError(f"l1_prune prunes a MaskedCNN, got {type(net).__name__}")
     widths = [int(c) for c in widths]
@@ -142,13 +147,18 @@ def l1_prune(net: MaskedCNN, widths: Sequence[int]) -> MaskedCNN:
         raise ValueError(f"widths must be {len(net.widths)} channel counts within {net.widths}, got {widths}")
     state, kept_in = {}, None
     for l, c in enumerate(widths):
-        weight, bias = getattr(net, f"conv{l}").weight, getattr(net, f"conv{l}").bias
+        weight = getattr(net, f"conv{l}").weight
         if kept_in is not None:
             weight = weight[:, kept_in]
         keep = weight.abs().sum((1, 2, 3)).topk(c).indices.sort().values
-        state[f"conv{l}.weight"], state[f"conv{l}.bias"] = weight[keep], bias[keep]
+        state[f"conv{l}.weight"] = weight[keep]
+        for stat in ("weight", "bias", "running_mean", "running_var"):   # the kept filters' BatchNorm
+            value = getattr(getattr(net, f"bn{l}"), stat)
+            if value is not None:
+                state[f"bn{l}.{stat}"] = value[keep]
         kept_in = keep
     state["fc.weight"], state["fc.bias"] = net.fc.weight[:, kept_in], net.fc.bias
-    pruned = MaskedCNN(widths, net.config["num_classes"], net.config["in_channels"], net.config["side"])
+    pruned = MaskedCNN(widths, net.config["num_classes"], net.config["in_channels"], net.config["side"],
+                       net.config["track_running_stats"])
     pruned.load_state_dict({**pruned.state_dict(), **{k: v.clone() for k, v in state.items()}})
     return pruned.to(net.fc.weight.device)

@@ -6,7 +6,8 @@ weights and trains on the same minibatch through all of them in one ensemble cal
 :class:`~hyperweights.pruning.MaskedCNN` (the full network, or a pruned one being fine-tuned), or a
 :class:`~hyperweights.pruning.DynamicCNN` (cross-entropy plus its gates' loss).
 :func:`evaluate` reports accuracy and FLOPs; :func:`score_widths` scores many candidate widths
-with generated weights, batched (what the evolutionary search calls).
+after MetaPruning's protocol — generate the weights, recalibrate the BatchNorm statistics on a
+few training images, evaluate on validation images — what the evolutionary search calls.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.func import functional_call
 
 from ..data import Split
 from ..optim import make_optimizer
@@ -36,6 +38,8 @@ class PruningConfig(TrainConfig):
     candidates: int = config_field(4, "random network encodings per PruningNet step")
     min_fraction: float = config_field(0.125, "smallest width sampled, as a fraction of each layer's maximum")
     gate_weight: float = config_field(1.0, "weight of a DynamicCNN's gate loss (BCE to the top-k channels)")
+    schedule: str = config_field("onecycle", "learning-rate schedule: 'onecycle' (warm-up to lr over 30 % of "
+                                 "the steps, then cosine decay) or 'constant'")
 
     def validate(self) -> None:
         super().validate()
@@ -43,6 +47,7 @@ class PruningConfig(TrainConfig):
         self.positive_int("candidates")
         self._require("min_fraction", isinstance(self.min_fraction, (int, float)) and 0 < self.min_fraction <= 1,
                       "in (0, 1]")
+        self._require("schedule", self.schedule in ("onecycle", "constant"), "'onecycle' or 'constant'")
 
 
 def _check_split(data) -> None:
@@ -88,30 +93,67 @@ def fit(model: nn.Module, data: Split, config: PruningConfig) -> FitResult:
         logits = model(x[idx], widths)                                           # (K, B, classes)
         return F.cross_entropy(logits.flatten(0, 1), y[idx].repeat(config.candidates))
 
-    params = model.parameters()
-    return train_loop(step, make_optimizer(params, config.lr), config, total_steps=config.steps, model=model,
+    optimizer = make_optimizer(model.parameters(), config.lr)
+    scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.steps)
+                 if config.schedule == "onecycle" and config.steps > 0 else None)
+    return train_loop(step, optimizer, config, total_steps=config.steps, model=model, scheduler=scheduler,
                       generators=[gen], settings={**config.settings(), "model": model.config},
                       desc=type(model).__name__)
 
 
 @torch.no_grad()
-def score_widths(model: PruningNet, x: Tensor, y: Tensor, widths, *, chunk: int = 16) -> Tensor:
-    """Accuracy ``(K,)`` of each candidate's generated network on ``(x, y)``; ``chunk`` candidates
-    per ensemble call."""
-    widths = check_widths(widths, model.config["max_widths"])
+def score_widths(model: PruningNet, x_cal: Tensor, x: Tensor, y: Tensor, widths, *, mode: str = "sliced",
+                 chunk: int = 16, per_image: bool = False) -> Tensor:
+    """Validation accuracy ``(K,)`` of each candidate's generated network, MetaPruning's score:
+    generate its weights, recalibrate its BatchNorms on ``x_cal: (M, 784)``, evaluate on
+    ``x: (N, 784)``, ``y: (N,)``. Equal candidates are scored once.
+
+    Args:
+        mode: ``"sliced"`` runs each candidate at its own widths (plain convolutions, ``chunk``
+            candidates' weights from one hypernetwork call); ``"masked"`` runs ``chunk`` candidates
+            in one ensemble call at the maximum widths behind channel masks (the same numbers;
+            which one is cheaper is measured in ``hyperweights bench pruning``).
+        per_image: return the ``(K, N)`` correctness instead of its mean.
+
+    Example:
+        >>> net = PruningNet(hidden=(8,))
+        >>> x, y = torch.rand(20, 784), torch.randint(0, 10, (20,))
+        >>> widths = torch.tensor([[8, 16, 16], [16, 32, 32], [8, 16, 16]])
+        >>> sliced = score_widths(net, x[:8], x[8:], y[8:], widths)
+        >>> torch.equal(sliced, score_widths(net, x[:8], x[8:], y[8:], widths, mode="masked"))
+        True
+    """
+    if mode not in ("sliced", "masked"):
+        raise ValueError(f"mode is 'sliced' or 'masked', got {mode!r}")
+    if x_cal.ndim != 2 or len(x_cal) < 2:
+        raise ValueError(f"x_cal holds the (M >= 2, 784) images the BatchNorms are recalibrated on, got "
+                         f"{tuple(x_cal.shape)}")
+    unique, inverse = check_widths(widths, model.config["max_widths"]).unique(dim=0, return_inverse=True)
+    inputs, n = torch.cat([x_cal, x]), len(x_cal)
     was_training = model.training
     model.eval()
     try:
-        out = [(model(x, part).argmax(-1) == y).float().mean(-1) for part in widths.split(chunk)]
+        correct = []
+        for part in unique.split(chunk):
+            if mode == "masked":
+                correct.append(model(inputs, part, calibration=n)[:, n:].argmax(-1) == y)
+                continue
+            for row, weights in zip(part.tolist(), model.generate_sliced(part)):
+                ones = {f"mask{l}": inputs.new_ones(c) for l, c in enumerate(row)}
+                logits = functional_call(model.target, {**weights, **ones}, (inputs,), {"calibration": n})
+                correct.append((logits[n:].argmax(-1) == y)[None])
     finally:
         model.train(was_training)
-    return torch.cat(out)
+    correct = torch.cat(correct)[inverse]
+    return correct if per_image else correct.float().mean(-1)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Split, *, widths=None, batch: int = 2000) -> dict[str, float]:
+def evaluate(model: nn.Module, data: Split, *, widths=None, calibration: int = 256,
+             batch: int = 2000) -> dict[str, float]:
     """Test accuracy and FLOPs of a :class:`MaskedCNN`, or of a :class:`PruningNet`'s network of
-    ``widths`` (generated weights).
+    ``widths`` (generated weights, BatchNorms recalibrated on the first ``calibration`` training
+    images).
 
     Returns:
         ``{"accuracy": ..., "flops": ..., "flops_fraction": ... of the unpruned network}``.
@@ -120,7 +162,7 @@ def evaluate(model: nn.Module, data: Split, *, widths=None, batch: int = 2000) -
     if isinstance(model, PruningNet):
         if widths is None:
             raise ValueError("evaluating a PruningNet needs the widths of the network to generate")
-        net, full = model.pruned(widths), model.config["max_widths"]
+        net, full = model.pruned(widths, data.x_train[:calibration]), model.config["max_widths"]
     elif isinstance(model, (MaskedCNN, DynamicCNN)):
         net, full = model, None
     else:
