@@ -47,19 +47,19 @@ class LMStudyConfig:
     layers: int = 3
     heads: int = 4
     rank: int = 16
-    steps: int = 500
+    steps: int = 400
     meta_batch: int = 4
     batch_size: int = 16
     seq_len: int = 64
     lr: float = 1e-3
     finetune_lr: float = 1e-3
     finetune_steps: tuple[int, ...] = (0, 10, 50, 100, 200)
-    scratch_steps: tuple[int, ...] = (0, 10, 25, 50, 100, 150, 200, 300, 400)
+    scratch_steps: tuple[int, ...] = (0, 10, 25, 50, 100, 150, 200, 300)
     per_split: int = 1
     eval_windows: int = 64
     train_models: int | None = None
     limit_chars: int | None = None
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1)
 
     @classmethod
     def smoke(cls) -> LMStudyConfig:
@@ -70,7 +70,7 @@ class LMStudyConfig:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (a few seconds), for CI")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default 0 1 2)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default 0 1)")
     parser.add_argument("--lm-steps", type=int, default=None, help="GHN training steps")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")

@@ -86,3 +86,26 @@ def headline(ctx) -> str:
 HEADLINE = ("graph hypernetworks (unseen architectures)", "hyperweights.graph", "docs/graph.md", headline)
 TABLES: dict = {"graph-predict": graph_predict, "graph-decoders": graph_decoders,
                 "graph-scale": graph_scale, "graph-goals": graph_goals}
+
+
+def graph_lm(ctx) -> str:
+    """Tiny GPT-2s on BBC text: test loss of predicted vs default init per held-out model and k,
+    then the goals."""
+    from benchmarks.tables import goals_table
+    data = ctx.load("graph/graph_lm.json")
+    steps = data["config"]["finetune_steps"]
+    rows = []
+    for row in data["table"]:
+        arch = row["arch"]
+        for method in ("predicted", "default"):
+            entry = {"held out": row["split"], "GPT-2": f"{arch['n_layer']}×{arch['n_embd']}, {arch['n_head']} heads",
+                     "init": method}
+            entry.update({f"{k} steps": f"{row[f'{method}@{k}']:.3f}" for k in steps})
+            reached, unreached = row["steps_equivalent_median"], row["steps_equivalent_unreached"]
+            entry["zero-shot ≈ steps from scratch"] = "" if method == "default" else (
+                ("" if reached is None else str(reached)) + (f" ({unreached} not reached)" if unreached else ""))
+            rows.append(entry)
+    return markdown_table(rows) + "\n\n" + goals_table(data["goals"])
+
+
+TABLES["graph-lm"] = graph_lm

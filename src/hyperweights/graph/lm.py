@@ -5,8 +5,8 @@ ones (GPT-2 small to large) as their initialisation. This module is that setting
 on any token stream (the benchmark uses characters of the BBC News text):
 
 - :class:`GPT2Spec`, :func:`build`: a ``GPT2LMHeadModel`` of ``n_layer`` blocks of width ``n_embd``
-  with ``n_head`` heads over a small vocabulary (dropout off, the LM head tied to the embedding);
-- :func:`sample_family`: the training family (1-3 blocks, width 32-64, 2 or 4 heads) and
+  with ``n_head`` heads over a small vocabulary (dropout off, an LM head of its own);
+- :func:`sample_family`: the training family (1-3 blocks, width 16-32, 2 or 4 heads) and
   held-out models that are wider, deeper, or both, than any member;
 - :class:`LMGraphConfig`, :func:`fit`: GHN-2's training with next-token cross-entropy, a
   meta-batch of GPT-2s per step, each run with its predicted parameters on the same windows;
@@ -99,13 +99,13 @@ def build(spec: GPT2Spec, vocab_size: int, n_positions: int, *, tie_embeddings: 
 
 
 def sample_family(split: str) -> list[GPT2Spec]:
-    """The GPT-2s of ``split``: ``train`` (18: 1-3 blocks x width 32/48/64 x 2/4 heads),
-    ``wider`` (width 96-128, depth as trained), ``deeper`` (5-6 blocks, width as trained) or
+    """The GPT-2s of ``split``: ``train`` (18: 1-3 blocks x width 16/24/32 x 2/4 heads),
+    ``wider`` (width 48-64, depth as trained), ``deeper`` (5-6 blocks, width as trained) or
     ``larger`` (both, and 8 heads: never seen in training). Two held-out models per split.
 
     Example:
         >>> len(sample_family("train")), sample_family("larger")[0]
-        (18, GPT2Spec(n_layer=6, n_embd=128, n_head=8))
+        (18, GPT2Spec(n_layer=6, n_embd=64, n_head=8))
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
