@@ -36,7 +36,6 @@ from hyperweights.graph import lm
 __all__ = ["add_arguments", "main", "LMStudyConfig"]
 
 HELD_OUT = ("wider", "deeper", "larger")
-METHODS = ("predicted", "default")
 
 
 @dataclass
@@ -60,6 +59,12 @@ class LMStudyConfig:
     train_models: int | None = None
     limit_chars: int | None = None
     seeds: tuple[int, ...] = (0, 1)
+    noise: float = 0.0
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """``predicted``, ``default``, and ``predicted+noise`` (:func:`diversify`) when ``noise``."""
+        return ("predicted", "predicted+noise", "default") if self.noise else ("predicted", "default")
 
     @classmethod
     def smoke(cls) -> LMStudyConfig:
@@ -75,6 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
     parser.add_argument("--tag", default="", help="suffix of the result file name")
+    parser.add_argument("--noise", type=float, default=None,
+                        help="also fine-tune from the prediction diversified with this noise (arXiv 2207.10049)")
 
 
 def _unigram_loss(train: torch.Tensor, test: torch.Tensor, vocab: int) -> float:
@@ -110,12 +117,13 @@ def _run(cfg: LMStudyConfig, corpus, seed: int, device) -> dict:
     example = corpus.train[:8][None].to(device)
     for split, spec in progress(held_out, desc=f"held-out GPT-2s (seed {seed})"):
         curves = {}
-        for method in METHODS:
-            torch.manual_seed(seed)                 # the same transformers init under both methods
+        for method in cfg.methods:
+            torch.manual_seed(seed)                 # the same transformers init under every method
             model = lm.build(spec, vocab, n_pos).to(device)
             steps = cfg.finetune_steps
-            if method == "predicted":
-                predict_parameters(ghn, model, example)
+            if method != "default":
+                predict_parameters(ghn, model, example, noise=cfg.noise if method == "predicted+noise" else 0.0,
+                                   seed=seed)
             else:
                 steps = tuple(sorted(set(cfg.finetune_steps) | set(cfg.scratch_steps)))
             curves[method] = lm.finetune(model, corpus.train, streams, steps, lr=cfg.finetune_lr,
@@ -152,7 +160,7 @@ def _summarise(cfg: LMStudyConfig, runs: list[dict]) -> list[dict]:
     for key in dict.fromkeys((r["split"], tuple(r["arch"].values())) for r in rows):
         mine = [r for r in rows if (r["split"], tuple(r["arch"].values())) == key]
         entry = {"split": key[0], "arch": mine[0]["arch"], "params": mine[0]["params"], "seeds": len(mine)}
-        for method in METHODS:
+        for method in cfg.methods:
             for k in cfg.finetune_steps:
                 entry[f"{method}@{k}"] = _mean([_loss(r, method, k) for r in mine])
         reached = sorted(r["zero_shot_steps_equivalent"] for r in mine if r["zero_shot_steps_equivalent"] is not None)
@@ -182,14 +190,24 @@ def _plot(cfg: LMStudyConfig, runs: list[dict], name: str) -> None:
     plt = pyplot()
     rows = [r for run in runs for r in run["rows"]]
     keys = list(dict.fromkeys((r["split"], tuple(r["arch"].values())) for r in rows))
+    # the top of the axes: just above the default initialisation's loss (about ln V); a loss above
+    # it (a zero-shot prediction worse than uniform) is drawn at the top with its value written
+    top = max(_loss(r, "default", 0, "valid") for r in rows) + 0.4
     fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.2), sharey=True, squeeze=False)
     for ax, key in zip(axes[0], keys):
         mine = [r for r in rows if (r["split"], tuple(r["arch"].values())) == key]
-        for method, color in zip(METHODS, ("tab:blue", "tab:orange")):
+        for i, method in enumerate(cfg.methods):
+            color = {"predicted": "tab:blue", "predicted+noise": "tab:green", "default": "tab:orange"}[method]
             steps = sorted(int(k) for k in mine[0]["curves"][method])
             for stream, style in (("train", "--"), ("valid", "-")):
-                ax.plot(steps, [_mean([_loss(r, method, k, stream) for r in mine]) for k in steps], style,
-                        color=color, marker="o", markersize=3, label=f"{method} ({stream})")
+                values = [_mean([_loss(r, method, k, stream) for r in mine]) for k in steps]
+                ax.plot(steps, [min(v, top) for v in values], style, color=color, marker="o", markersize=3,
+                        label=f"{method} ({stream})")
+                for k, v in zip(steps, values):
+                    if v > top and stream == "valid":
+                        ax.annotate(f"{v:.1f}", (k, top), textcoords="offset points", xytext=(4, -10 - 8 * i),
+                                    fontsize=6, color=color)
+        ax.set_ylim(top=top + 0.05)
         layers, width, heads = key[1]
         ax.set_title(f"{key[0]}: {layers} blocks x {width}, {heads} heads", fontsize=8)
         ax.set_xlabel("fine-tuning steps")
@@ -210,6 +228,8 @@ def main(args) -> int:
     cfg = LMStudyConfig.smoke() if args.smoke else LMStudyConfig()
     if args.seeds:
         cfg.seeds = tuple(args.seeds)
+    if getattr(args, "noise", None):
+        cfg.noise = args.noise
     if getattr(args, "lm_steps", None):
         cfg.steps = args.lm_steps
     name = ("graph_lm_smoke" if args.smoke else "graph_lm") + args.tag

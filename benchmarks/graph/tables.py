@@ -94,15 +94,16 @@ def graph_lm(ctx) -> str:
     from benchmarks.tables import goals_table
     data = ctx.load("graph/graph_lm.json")
     steps = data["config"]["finetune_steps"]
+    methods = [m for m in ("predicted", "predicted+noise", "default") if f"{m}@0" in data["table"][0]]
     rows = []
     for row in data["table"]:
         arch = row["arch"]
-        for method in ("predicted", "default"):
+        for method in methods:
             entry = {"held out": row["split"], "GPT-2": f"{arch['n_layer']}×{arch['n_embd']}, {arch['n_head']} heads",
                      "init": method}
             entry.update({f"{k} steps": f"{row[f'{method}@{k}']:.3f}" for k in steps})
             reached, unreached = row["steps_equivalent_median"], row["steps_equivalent_unreached"]
-            entry["zero-shot ≈ steps from scratch"] = "" if method == "default" else (
+            entry["zero-shot ≈ steps from scratch"] = "" if method != "predicted" else (
                 ("" if reached is None else str(reached)) + (f" ({unreached} not reached)" if unreached else ""))
             rows.append(entry)
     return markdown_table(rows) + "\n\n" + goals_table(data["goals"])
