@@ -203,10 +203,10 @@ def _plot(cfg: LMStudyConfig, runs: list[dict], name: str) -> None:
                 values = [_mean([_loss(r, method, k, stream) for r in mine]) for k in steps]
                 ax.plot(steps, [min(v, top) for v in values], style, color=color, marker="o", markersize=3,
                         label=f"{method} ({stream})")
-                for k, v in zip(steps, values):
-                    if v > top and stream == "valid":
-                        ax.annotate(f"{v:.1f}", (k, top), textcoords="offset points", xytext=(4, -10 - 8 * i),
-                                    fontsize=6, color=color)
+                clipped = [(k, v) for k, v in zip(steps, values) if v > top and stream == "valid"]
+                for j, (k, v) in enumerate(clipped):
+                    ax.annotate(f"{v:.1f} at {k}", (k, top), textcoords="offset points",
+                                xytext=(6, -10 - 8 * (i + j)), fontsize=6, color=color)
         ax.set_ylim(top=top + 0.05)
         layers, width, heads = key[1]
         ax.set_title(f"{key[0]}: {layers} blocks x {width}, {heads} heads", fontsize=8)
