@@ -94,7 +94,8 @@ def build(spec: GPT2Spec, vocab_size: int, n_positions: int, *, tie_embeddings: 
     config = transformers.GPT2Config(
         vocab_size=vocab_size, n_positions=n_positions, n_layer=spec.n_layer, n_embd=spec.n_embd,
         n_head=spec.n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-        bos_token_id=None, eos_token_id=None, tie_word_embeddings=tie_embeddings)         # GPT-2's 50256 is outside a small vocabulary
+        # GPT-2's bos/eos id 50256 lies outside a small vocabulary (transformers warns about it)
+        bos_token_id=None, eos_token_id=None, tie_word_embeddings=tie_embeddings)
     return transformers.GPT2LMHeadModel(config)
 
 
