@@ -13,6 +13,8 @@ Parts (each writes into ``results/graph/graph[_smoke].json``; goals computed her
   decoder parameter count (LoGAH's claim in miniature), zero-shot accuracy per split.
 - ``scale``: every parameter of ``GPT2Config()`` (124M, random) predicted by a GHN of <= 2M
   parameters, streaming; time and peak RSS in a fresh subprocess (``benchmarks/graph/scale.py``).
+- ``lm``: a GHN trained on tiny GPT-2s on BBC News text, predicted vs default init of unseen
+  larger GPT-2s after k steps (``benchmarks/graph/lm.py``; ``results/graph/graph_lm.json``).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from hyperweights.graph import GraphConfig, GraphHyperNetwork, family, finetune,
 
 __all__ = ["add_arguments", "main", "StudyConfig"]
 
-PARTS = ("predict", "decoders", "scale")
+PARTS = ("predict", "decoders", "scale", "lm")
 HELD_OUT = ("in_distribution", "wider", "deeper", "unseen_ops")
 
 
@@ -302,6 +304,12 @@ def main(args) -> int:
     if args.steps:
         cfg.steps = args.steps
     parts = args.parts or (["predict", "decoders"] if args.smoke else list(PARTS))
+    if "lm" in parts:                   # tiny GPT-2s on BBC text: its own study and file (lm.py)
+        from benchmarks.graph import lm as lm_part
+        lm_part.main(args)
+        parts = [p for p in parts if p != "lm"]
+        if not parts:
+            return 0
     name = ("graph_smoke" if args.smoke else "graph") + args.tag
     payload: dict = {"config": asdict(cfg), "threads": args.threads, "device": str(device)}
     tic = time.perf_counter()

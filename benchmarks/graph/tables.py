@@ -86,3 +86,31 @@ def headline(ctx) -> str:
 HEADLINE = ("graph hypernetworks (unseen architectures)", "hyperweights.graph", "docs/graph.md", headline)
 TABLES: dict = {"graph-predict": graph_predict, "graph-decoders": graph_decoders,
                 "graph-scale": graph_scale, "graph-goals": graph_goals}
+
+
+def graph_lm(ctx) -> str:
+    """Tiny GPT-2s on BBC text: test loss of predicted vs default init per held-out model and k,
+    then the goals (with the count of held-out models, over seeds, where the goal holds)."""
+    data = ctx.load("graph/graph_lm.json")
+    steps = data["config"]["finetune_steps"]
+    methods = [m for m in ("predicted", "predicted+noise", "default") if f"{m}@0" in data["table"][0]]
+    rows = []
+    for row in data["table"]:
+        arch = row["arch"]
+        for method in methods:
+            entry = {"held out": row["split"], "GPT-2": f"{arch['n_layer']}×{arch['n_embd']}, {arch['n_head']} heads",
+                     "init": method}
+            entry.update({f"{k} steps": f"{row[f'{method}@{k}']:.3f}" for k in steps})
+            reached, unreached = row["steps_equivalent_median"], row["steps_equivalent_unreached"]
+            worse = " (worse than default init)" if row["predicted@0"] > row["default@0"] else ""
+            entry["zero-shot ≈ steps from scratch"] = "" if method != "predicted" else (
+                ("" if reached is None else str(reached)) + worse
+                + (f" ({unreached} not reached)" if unreached else ""))
+            rows.append(entry)
+    goals = [{"goal": g["goal"], "measured": f"{g['measured']:.3f}{g['unit']}", "status": goal_status(g),
+              "held-out models where predicted < default": f"{g['models_met']} of {g['models']}"}
+             for g in data["goals"]]
+    return markdown_table(rows) + "\n\n" + markdown_table(goals)
+
+
+TABLES["graph-lm"] = graph_lm
