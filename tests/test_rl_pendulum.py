@@ -67,6 +67,8 @@ def test_each_environment_acts_with_its_own_tasks_weights(method):
         one = functional_call(model.actor, {n: w[i] for n, w in weights.items()}, (obs[i:i + 1],))
         torch.testing.assert_close(mean[i:i + 1], one)
     assert not torch.allclose(mean[0], mean[1])
+    used = model.net.hypernetwork.parameters() if method == "hypernetwork" else model.table.parameters()
+    assert model.policy_parameter_count() == sum(p.numel() for p in used) + 1      # + the log-std
 
 
 def test_gaussian_distribution_is_diagonal_with_a_shared_log_std():

@@ -94,16 +94,18 @@ def _random_actions(env: str, num: int) -> torch.Tensor:
 
 
 def _random_return(env: str, tasks, episodes: int, seed: int) -> float:
-    """Mean return of uniformly random actions over ``episodes`` full episodes of each task."""
+    """Mean return of uniformly random actions over the first ``episodes`` episodes of each task."""
     envs = make_env(env, torch.tensor(tasks).repeat_interleave(episodes, 0),
                     generator=torch.Generator().manual_seed(seed))
     envs.reset()
     torch.manual_seed(seed)
-    finished = []
-    while sum(map(len, finished)) < envs.num:        # (a few episodes finish twice: fine for a scale)
-        envs.step(_random_actions(env, envs.num))
-        finished.append(envs.episode_returns)
-    return torch.cat(finished).mean().item()
+    first = torch.full((envs.num,), float("nan"))        # each environment's first episode's return
+    while first.isnan().any():
+        _, _, terminated, truncated = envs.step(_random_actions(env, envs.num))
+        ended = torch.full((envs.num,), float("nan"))
+        ended[(terminated | truncated).cpu()] = envs.episode_returns
+        first = torch.where(first.isnan(), ended, first)
+    return first.mean().item()
 
 
 def _env_speed(env: str, tasks, num_envs: int, smoke: bool) -> dict:

@@ -35,6 +35,7 @@ from ..io import checkpointable
 from ..model import HyperModel
 from ..targets import functional_forward, mlp
 from ..trunks import MLP
+from .envs import ENVIRONMENTS
 
 __all__ = ["TaskPolicy", "POLICY_METHODS", "ACTION_KINDS"]
 
@@ -120,7 +121,6 @@ class TaskPolicy(nn.Module):
     def for_env(cls, env: str, method: str, train_params, **kwargs) -> TaskPolicy:
         """A policy sized for the batched environment ``env`` (``"cartpole"``, ``"pendulum"``):
         its observation, action and parameter widths, and its action distribution."""
-        from .envs import ENVIRONMENTS
         if env not in ENVIRONMENTS:
             raise ValueError(f"unknown environment {env!r}; choose one of {sorted(ENVIRONMENTS)}")
         spec = ENVIRONMENTS[env]

@@ -3,9 +3,11 @@
 One loop for discrete (CartPole) and continuous (Pendulum) actions: the policy supplies the action
 distribution (:meth:`TaskPolicy.distribution`: categorical, or a diagonal Gaussian whose unclipped
 sample is what PPO's ratio is computed on, while the environment clips it to its torque range, as
-CleanRL's continuous PPO does). One iteration collects ``rollout_steps`` steps of all ``num_envs`` environments (environment
-``i`` runs training task ``i mod K``; every step is one policy call for all environments, each with
-its own task's weights), computes GAE(lambda) advantages, then takes ``epochs x minibatches``
+CleanRL's continuous PPO does).
+
+One iteration collects ``rollout_steps`` steps of all ``num_envs`` environments (environment ``i``
+runs training task ``i mod K``; every step is one policy call for all environments, each with its
+own task's weights), computes GAE(lambda) advantages, then takes ``epochs x minibatches``
 clipped-surrogate steps. Every method sees the same environment steps; the ``per_task`` policies
 each learn from their own task's environments.
 """
