@@ -28,10 +28,10 @@ def rl_pendulum_held_out(ctx: Context) -> str:
     methods = [s["method"] for s in data["summary"]]
     rows = []
     for i, (m, length) in enumerate(data["held_out_tasks"]):
-        row = {"m (kg)": m, "l (m)": length}
+        row = {"m (kg)": f"{m:.2f}", "l (m)": f"{length:.2f}"}
         for method in methods:
             scores = [r["held_out_per_task"][i] for r in data["runs"] if r["method"] == method]
-            row[method] = round(sum(scores) / len(scores), 1)
+            row[method] = f"{sum(scores) / len(scores):.0f}"
         rows.append(row)
     return markdown_table(rows)
 
