@@ -7,6 +7,8 @@ import pytest
 import torch
 from torch.func import functional_call
 
+import hyperweights as hw
+
 from hyperweights.rl import PendulumBatch, RLConfig, TaskPolicy, evaluate, fit, gym_pendulum, make_env
 
 TASKS = torch.tensor([[0.7, 0.7], [1.0, 1.0], [1.3, 1.3]])
@@ -97,6 +99,17 @@ def test_ppo_learns_to_swing_up_a_light_short_pendulum():
     after = evaluate(model, task, env="pendulum", episodes=8)["return"]
     assert len(result.extra["curve"]) == cfg.iterations
     assert before < -1000 and after > -400, (before, after)
+
+
+def test_gaussian_policy_save_load_round_trip(tmp_path):
+    model = policy("hypernetwork")
+    with torch.no_grad():
+        model.log_std.fill_(-0.7)
+    hw.save(model, tmp_path / "pendulum.safetensors")
+    again = hw.load(tmp_path / "pendulum.safetensors")
+    obs = torch.randn(3, 3)
+    torch.testing.assert_close(again(obs, TASKS)[0], model(obs, TASKS)[0])
+    assert again.config["action"] == "gaussian" and again.log_std.item() == pytest.approx(-0.7)
 
 
 @pytest.mark.parametrize("call, words", [
