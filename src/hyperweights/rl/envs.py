@@ -1,4 +1,5 @@
-"""CartPole with physical parameters per environment: gymnasium's, and a batched torch copy.
+"""CartPole with physical parameters per environment (gymnasium's, and a batched torch copy), and
+the registry of the batched environments (:data:`ENVIRONMENTS`: CartPole, Pendulum).
 
 :func:`gym_cartpole` builds gymnasium's ``CartPole-v1`` and sets its pole's half-length and mass
 (``env.unwrapped.length``, ``masspole``) together with the quantities gymnasium derives from them
@@ -20,7 +21,10 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["CartPoleBatch", "gym_cartpole", "PARAMETERS", "DEFAULT_PARAMETERS"]
+from .batch_env import BatchEnv, check_params
+from .pendulum import PendulumBatch
+
+__all__ = ["CartPoleBatch", "gym_cartpole", "PARAMETERS", "DEFAULT_PARAMETERS", "ENVIRONMENTS", "make_env"]
 
 #: the varied physical parameters, in condition order
 PARAMETERS = ("length", "masspole")
@@ -28,17 +32,6 @@ PARAMETERS = ("length", "masspole")
 DEFAULT_PARAMETERS = (0.5, 0.1)
 GRAVITY, MASSCART, FORCE_MAG, TAU = 9.8, 1.0, 10.0, 0.02
 THETA_LIMIT, X_LIMIT, MAX_STEPS = 12 * 2 * math.pi / 360, 2.4, 500
-
-
-def _check_params(params) -> Tensor:
-    params = torch.as_tensor(params, dtype=torch.float64)
-    if params.ndim != 2 or params.shape[1] != len(PARAMETERS) or not len(params):
-        raise ValueError(f"params must be (N, {len(PARAMETERS)}): one (length, masspole) row per "
-                         f"environment; got shape {tuple(params.shape)}")
-    if not (torch.isfinite(params).all() and (params > 0).all()):
-        raise ValueError("every pole length and mass must be a positive finite number; got "
-                         f"{params.min().item():.4g}..{params.max().item():.4g}")
-    return params
 
 
 def gym_cartpole(length: float = 0.5, masspole: float = 0.1, **kwargs):
@@ -50,7 +43,7 @@ def gym_cartpole(length: float = 0.5, masspole: float = 0.1, **kwargs):
         (0.24, 1.3)
     """
     import gymnasium
-    _check_params([[length, masspole]])
+    check_params([[length, masspole]], PARAMETERS)
     env = gymnasium.make("CartPole-v1", **kwargs)
     core = env.unwrapped
     core.length, core.masspole = float(length), float(masspole)
@@ -59,7 +52,7 @@ def gym_cartpole(length: float = 0.5, masspole: float = 0.1, **kwargs):
     return env
 
 
-class CartPoleBatch:
+class CartPoleBatch(BatchEnv):
     """``N`` CartPole-v1 environments as tensors, environment ``i`` with pole ``params[i]``.
 
     Args:
@@ -81,57 +74,44 @@ class CartPoleBatch:
         ([1.0, 1.0], [False, False])
     """
 
-    def __init__(self, params, generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
-        self.params = _check_params(params).to(device)
-        self.device = torch.device(device)
-        self.generator = generator if generator is not None else torch.Generator()
-        self.num = len(self.params)
-        self.state = torch.zeros(self.num, 4, dtype=torch.float64, device=self.device)
-        self.steps = torch.zeros(self.num, dtype=torch.long, device=self.device)
-        self.returns = torch.zeros(self.num, dtype=torch.float64, device=self.device)
-        self.episode_returns: Tensor = torch.zeros(0)
+    PARAMETERS = PARAMETERS
+    obs_dim, action_dim, continuous, max_steps, state_dim = 4, 2, False, MAX_STEPS, 4
 
-    def _draw(self, n: int) -> Tensor:
+    def draw(self, n: int) -> Tensor:
         return (torch.rand(n, 4, generator=self.generator, dtype=torch.float64) * 0.1 - 0.05).to(self.device)
 
-    def reset(self) -> Tensor:
-        self.state = self._draw(self.num)
-        self.steps.zero_()
-        self.returns.zero_()
-        return self.state.float()
+    def observe(self, state: Tensor) -> Tensor:
+        return state.float()
 
-    def step(self, actions: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def transition(self, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         length, masspole = self.params.unbind(1)
         x, x_dot, theta, theta_dot = self.state.unbind(1)
-        force = torch.where(actions.to(self.device) == 1, FORCE_MAG, -FORCE_MAG)
+        force = torch.where(actions == 1, FORCE_MAG, -FORCE_MAG)
         total_mass = masspole + MASSCART
         polemass_length = masspole * length
         cos, sin = torch.cos(theta), torch.sin(theta)
         temp = (force + polemass_length * theta_dot ** 2 * sin) / total_mass
         theta_acc = (GRAVITY * sin - cos * temp) / (length * (4.0 / 3.0 - masspole * cos ** 2 / total_mass))
         x_acc = temp - polemass_length * theta_acc * cos / total_mass
-        self.state = torch.stack([x + TAU * x_dot, x_dot + TAU * x_acc,          # explicit Euler,
-                                  theta + TAU * theta_dot, theta_dot + TAU * theta_acc], 1)  # as gym
-        x, theta = self.state[:, 0], self.state[:, 2]
-        terminated = (x.abs() > X_LIMIT) | (theta.abs() > THETA_LIMIT)
-        self.steps += 1
-        truncated = (self.steps >= MAX_STEPS) & ~terminated
-        reward = torch.ones(self.num, device=self.device)
-        self.returns += 1
-        done = terminated | truncated
-        self.final_obs = self.state.float()       # before the reset: what truncation bootstraps from
-        self.episode_returns = self.returns[done].float().cpu()
-        if done.any():               # automatic reset of the environments whose episode ended
-            self.state = torch.where(done[:, None], self._draw(self.num), self.state)
-            self.steps = torch.where(done, 0, self.steps)
-            self.returns = torch.where(done, 0.0, self.returns)
-        return self.state.float(), reward, terminated, truncated
+        state = torch.stack([x + TAU * x_dot, x_dot + TAU * x_acc,          # explicit Euler,
+                             theta + TAU * theta_dot, theta_dot + TAU * theta_acc], 1)  # as gym
+        terminated = (state[:, 0].abs() > X_LIMIT) | (state[:, 2].abs() > THETA_LIMIT)
+        return state, torch.ones(self.num, dtype=torch.float64, device=self.device), terminated
 
-    def state_dict(self) -> dict:
-        """What a resumed run needs (for ``train_loop``'s ``extra_state``)."""
-        return {"state": self.state, "steps": self.steps, "returns": self.returns,
-                "generator": self.generator.get_state()}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.state, self.steps, self.returns = state["state"], state["steps"], state["returns"]
-        self.generator.set_state(state["generator"])
+#: the batched environments by name (``RLConfig.env``, ``evaluate(..., env=)``)
+ENVIRONMENTS: dict[str, type[BatchEnv]] = {"cartpole": CartPoleBatch, "pendulum": PendulumBatch}
+
+
+def make_env(name: str, params, generator: torch.Generator | None = None,
+             device: str | torch.device = "cpu") -> BatchEnv:
+    """The batched environment ``name`` (a key of :data:`ENVIRONMENTS`) with one row of ``params``
+    per environment.
+
+    Example:
+        >>> make_env("pendulum", [[1.0, 1.0], [1.5, 0.8]]).reset().shape
+        torch.Size([2, 3])
+    """
+    if name not in ENVIRONMENTS:
+        raise ValueError(f"unknown environment {name!r}; choose one of {sorted(ENVIRONMENTS)}")
+    return ENVIRONMENTS[name](params, generator=generator, device=device)

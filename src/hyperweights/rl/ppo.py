@@ -1,8 +1,13 @@
-"""PPO (Schulman et al., 2017) for :class:`TaskPolicy` on batched CartPoles, and its evaluation.
+"""PPO (Schulman et al., 2017) for :class:`TaskPolicy` on batched environments, and its evaluation.
 
-One iteration collects ``rollout_steps`` steps of all ``num_envs`` environments (environment
-``i`` runs training task ``i mod K``; every step is one policy call for all environments, each with
-its own task's weights), computes GAE(lambda) advantages, then takes ``epochs x minibatches``
+One loop for discrete (CartPole) and continuous (Pendulum) actions: the policy supplies the action
+distribution (:meth:`TaskPolicy.distribution`: categorical, or a diagonal Gaussian whose unclipped
+sample is what PPO's ratio is computed on, while the environment clips it to its torque range, as
+CleanRL's continuous PPO does).
+
+One iteration collects ``rollout_steps`` steps of all ``num_envs`` environments (environment ``i``
+runs training task ``i mod K``; every step is one policy call for all environments, each with its
+own task's weights), computes GAE(lambda) advantages, then takes ``epochs x minibatches``
 clipped-surrogate steps. Every method sees the same environment steps; the ``per_task`` policies
 each learn from their own task's environments.
 """
@@ -13,11 +18,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from torch.distributions import Categorical
 
 from ..optim import make_optimizer
 from ..training import FitResult, TrainConfig, config_field, train_loop
-from .envs import MAX_STEPS, CartPoleBatch
+from .envs import ENVIRONMENTS, make_env
 from .policies import TaskPolicy
 
 __all__ = ["RLConfig", "fit", "evaluate"]
@@ -26,8 +30,9 @@ __all__ = ["RLConfig", "fit", "evaluate"]
 @dataclass
 class RLConfig(TrainConfig):
     """PPO's settings: CleanRL's CartPole defaults, except a 10x learning rate (for short budgets),
-    no annealing and no value-loss clipping."""
+    no annealing and no value-loss clipping. :meth:`pendulum` gives the Pendulum settings."""
 
+    env: str = config_field("cartpole", "the batched environment (a key of hyperweights.rl.ENVIRONMENTS)")
     lr: float = config_field(2.5e-3, "Adam's learning rate")
     env_steps: int = config_field(200_000, "environment steps over all environments (the budget)")
     num_envs: int = config_field(32, "parallel environments (spread evenly over the training tasks)")
@@ -40,9 +45,28 @@ class RLConfig(TrainConfig):
     entropy_coef: float = config_field(0.01, "entropy bonus")
     value_coef: float = config_field(0.5, "value-loss weight")
     max_grad_norm: float = config_field(0.5, "gradient-norm clip")
+    reward_scale: float = config_field(1.0, "rewards are multiplied by this for learning (not in the curves)")
+
+    @classmethod
+    def pendulum(cls, **overrides) -> RLConfig:
+        """Pendulum's settings: rl-baselines3-zoo's tuned PPO for ``Pendulum-v1`` (gamma 0.9,
+        learning rate 1e-3, 10 epochs, no entropy bonus; without its state-dependent exploration),
+        minibatches of ~256 rather than 64, and rewards scaled by 0.1 (costs up to 16.3 per step).
+
+        Example:
+            >>> RLConfig.pendulum(env_steps=1000).gamma
+            0.9
+        """
+        settings = dict(env="pendulum", lr=1e-3, gamma=0.9, gae_lambda=0.95, epochs=10, minibatches=16,
+                        rollout_steps=200, entropy_coef=0.0, reward_scale=0.1)
+        return cls(**{**settings, **overrides})
 
     def validate(self) -> None:
         super().validate()
+        if self.env not in ENVIRONMENTS:
+            raise ValueError(f"RLConfig.env must be one of {sorted(ENVIRONMENTS)}, got {self.env!r}")
+        self._require("reward_scale", isinstance(self.reward_scale, (int, float)) and self.reward_scale > 0,
+                      "a positive number")
         for name in ("env_steps", "num_envs", "rollout_steps", "epochs", "minibatches"):
             self.positive_int(name)
         for name in ("gamma", "gae_lambda", "clip"):
@@ -71,8 +95,20 @@ def _gae(rewards: Tensor, values: Tensor, dones: Tensor, last_value: Tensor, gam
     return advantages
 
 
+def _check_policy_fits(model: TaskPolicy, env: str) -> None:
+    """A clear error when ``model`` was sized for another environment than ``env``."""
+    if not isinstance(model, TaskPolicy):
+        raise TypeError(f"expected a TaskPolicy, got {type(model).__name__}")
+    spec, cfg = ENVIRONMENTS[env], model.config
+    want = (spec.obs_dim, spec.action_dim, len(spec.PARAMETERS), "gaussian" if spec.continuous else "discrete")
+    have = (cfg["obs_dim"], cfg["num_actions"], cfg["num_params"], cfg.get("action", "discrete"))
+    if want != have:
+        raise ValueError(f"this TaskPolicy (obs, action, params, action kind = {have}) does not fit {env!r}, "
+                         f"which needs {want}; build it with TaskPolicy.for_env({env!r}, ...)")
+
+
 def fit(model: TaskPolicy, config: RLConfig) -> FitResult:
-    """Train ``model`` with PPO on its training tasks (``model.train_params``).
+    """Train ``model`` with PPO on its training tasks (``model.train_params``) of ``config.env``.
 
     Returns a :class:`FitResult` whose ``extra["curve"]`` lists ``(env_steps, mean return of the
     episodes finished in that iteration)`` per iteration.
@@ -85,8 +121,7 @@ def fit(model: TaskPolicy, config: RLConfig) -> FitResult:
         (4, 2)
     """
     config.validate()
-    if not isinstance(model, TaskPolicy):
-        raise TypeError(f"fit trains a TaskPolicy, got {type(model).__name__}")
+    _check_policy_fits(model, config.env)
     tasks = len(model.train_params)
     if config.num_envs % tasks:
         raise ValueError(f"RLConfig.num_envs={config.num_envs} must be a multiple of the {tasks} training "
@@ -96,7 +131,7 @@ def fit(model: TaskPolicy, config: RLConfig) -> FitResult:
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     params = model.train_params[torch.arange(config.num_envs, device=device) % tasks]   # (N, P)
-    envs = CartPoleBatch(params, generator=gen, device=device)
+    envs = make_env(config.env, params, generator=gen, device=device)
     state = {"obs": envs.reset()}
     per_update = config.epochs * config.minibatches
     batch = config.num_envs * config.rollout_steps
@@ -108,10 +143,11 @@ def fit(model: TaskPolicy, config: RLConfig) -> FitResult:
         obs_t, act_t, logp_t, val_t, rew_t, done_t, finished = [], [], [], [], [], [], []
         obs = state["obs"]
         for _ in range(config.rollout_steps):
-            logits, value = model(obs, params)
-            dist = Categorical(logits=logits)
+            out, value = model(obs, params)
+            dist = model.distribution(out)
             action = dist.sample()
             next_obs, reward, terminated, truncated = envs.step(action)
+            reward = reward * config.reward_scale
             if truncated.any():   # a time-limit truncation is not a failure: bootstrap it
                 reward = reward + config.gamma * truncated.float() * model(envs.final_obs, params)[1]
             obs_t.append(obs), act_t.append(action), logp_t.append(dist.log_prob(action))
@@ -137,8 +173,8 @@ def fit(model: TaskPolicy, config: RLConfig) -> FitResult:
             rollout["order"] = torch.randperm(batch, generator=gen)
         size = batch // config.minibatches
         idx = rollout["order"][(inner % config.minibatches) * size:][:size].to(device)
-        logits, value = model(rollout["obs"][idx], rollout["params"][idx])
-        dist = Categorical(logits=logits)
+        out, value = model(rollout["obs"][idx], rollout["params"][idx])
+        dist = model.distribution(out)
         ratio = (dist.log_prob(rollout["actions"][idx]) - rollout["logp"][idx]).exp()
         adv = rollout["advantages"][idx]
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
@@ -155,11 +191,12 @@ def fit(model: TaskPolicy, config: RLConfig) -> FitResult:
 
 
 @torch.no_grad()
-def evaluate(model: TaskPolicy, params, *, episodes: int = 10, seed: int = 0, greedy: bool = True,
-             max_steps: int = MAX_STEPS) -> dict[str, float]:
-    """Mean return over ``episodes`` episodes of each parameter row of ``params: (T, P)``, all
-    ``T x episodes`` episodes run at once (one policy call per time step), each at most
-    ``max_steps`` long (CartPole-v1's 500 by default).
+def evaluate(model: TaskPolicy, params, *, env: str = "cartpole", episodes: int = 10, seed: int = 0,
+             greedy: bool = True, max_steps: int | None = None) -> dict[str, float]:
+    """Mean return over ``episodes`` episodes of ``env`` at each parameter row of ``params: (T, P)``,
+    all ``T x episodes`` episodes run at once (one policy call per time step), each at most
+    ``max_steps`` long (the environment's time limit by default: CartPole-v1's 500, Pendulum-v1's
+    200). ``greedy``: the most likely action (a Gaussian's mean), else a sample.
 
     Returns:
         ``{"return": mean over tasks, "min_task_return": worst task's mean, "task_<i>": ...}``.
@@ -170,6 +207,10 @@ def evaluate(model: TaskPolicy, params, *, episodes: int = 10, seed: int = 0, gr
         >>> sorted(out)
         ['min_task_return', 'return', 'task_0', 'task_1']
     """
+    if env not in ENVIRONMENTS:
+        raise ValueError(f"unknown environment {env!r}; choose one of {sorted(ENVIRONMENTS)}")
+    _check_policy_fits(model, env)
+    max_steps = ENVIRONMENTS[env].max_steps if max_steps is None else max_steps
     params = torch.as_tensor(params, dtype=torch.float32)
     if params.ndim != 2 or params.shape[1] != model.config["num_params"] or episodes < 1:
         raise ValueError(f"evaluate needs params of shape (T, {model.config['num_params']}) and episodes >= 1; "
@@ -179,12 +220,12 @@ def evaluate(model: TaskPolicy, params, *, episodes: int = 10, seed: int = 0, gr
     model.eval()
     try:
         rows = params.repeat_interleave(episodes, 0).to(device)
-        envs = CartPoleBatch(rows, generator=torch.Generator().manual_seed(seed), device=device)
+        envs = make_env(env, rows, generator=torch.Generator().manual_seed(seed), device=device)
         obs, alive = envs.reset(), torch.ones(len(rows), dtype=torch.bool, device=device)
         total = torch.zeros(len(rows), device=device)
         for _ in range(max_steps):
-            logits, _ = model(obs, rows)
-            action = logits.argmax(1) if greedy else Categorical(logits=logits).sample()
+            out, _ = model(obs, rows)
+            action = model.greedy(out) if greedy else model.distribution(out).sample()
             obs, reward, terminated, truncated = envs.step(action)
             total += reward * alive
             alive &= ~(terminated | truncated)
