@@ -135,3 +135,26 @@ def test_tiny_fit_generates_better_than_random_on_unseen_tasks():
     best, every, support = generate_for_tasks(model, unseen, samples=4, support_size=20, sample_steps=5)
     assert best["0.weight"].shape == (2, 6, 8) and every["0.weight"].shape == (8, 6, 8)
     assert support.shape == (2, 4)
+
+
+def test_functional_reconstruction_loss():
+    from hyperweights.diffusion.fit import _functional_loss
+    model = _model()
+    weights = init_members(model.target, [0, 1, 2])
+    model.set_normalization(model.layout.table.flatten(init_members(model.target, range(6))))
+    x = torch.randn(3, 10, 8)
+    exact = _functional_loss(model, weights, model.tokens(weights), x)
+    torch.testing.assert_close(exact, torch.tensor(0.0), atol=1e-6, rtol=0)  # same function: no loss
+    valid = model.layout.valid
+    decoded, _ = model.vae.reconstruct(model.tokens(weights), valid, 0.01)
+    loss = _functional_loss(model, weights, decoded, x)
+    loss.backward()
+    assert loss > 0 and model.vae.to_tokens.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="functional_weight"):
+        DiffusionConfig(functional_weight=-1.0).validate()
+    # the VAE stage runs with it and stays seeded
+    tasks = class_subset_tasks(_blobs(), 2, train_per_class=10, test_per_class=5)
+    data = ZooData(init_members(model.target, range(6)), torch.arange(6) % len(tasks), tasks)
+    cfg = DiffusionConfig(vae_steps=4, align_steps=0, diffusion_steps=0, batch_size=4,
+                          functional_weight=1.0, functional_images=8, progress=False)
+    assert fit(_model(), data, cfg).losses == fit(_model(), data, cfg).losses

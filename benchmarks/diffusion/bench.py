@@ -65,6 +65,7 @@ class StudyConfig:
     cond_dim: int = 64
     denoiser_width: int = 256
     vae_steps: int = 1500
+    functional_weight: float = 10.0     # the VAE's functional reconstruction loss (a deviation)
     align_steps: int = 300
     diffusion_steps: int = 1500
     diffusion_batch: int = 32
@@ -170,7 +171,8 @@ def _one_seed(cfg: StudyConfig, seed: int, device: str, split) -> dict:
     model = D2NWG(target, tasks.num_features, 5, token_size=cfg.token_size, vae_dim=cfg.vae_dim,
                   vae_layers=cfg.vae_layers, latent_dim=cfg.latent_dim,
                   cond_dim=cfg.cond_dim, encoder_hidden=cfg.cond_dim, denoiser_width=cfg.denoiser_width)
-    dcfg = DiffusionConfig(vae_steps=cfg.vae_steps, align_steps=cfg.align_steps,
+    dcfg = DiffusionConfig(vae_steps=cfg.vae_steps, functional_weight=cfg.functional_weight,
+                           align_steps=cfg.align_steps,
                            diffusion_steps=cfg.diffusion_steps, batch_size=cfg.diffusion_batch,
                            support_size=cfg.support_size, seed=seed, device=device)
     result = fit(model, ZooData(zoo_w, zoo_ids, seen), dcfg)

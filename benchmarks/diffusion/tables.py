@@ -26,6 +26,15 @@ def diffusion_mnist5k(ctx: Context) -> str:
     return _tables(ctx.load(MNIST5K))
 
 
+def diffusion_configs(ctx: Context) -> str:
+    return report.configs_table(ctx.results)
+
+
+def diffusion_mnist5k_configs(ctx: Context) -> str:
+    return report.configs_table(ctx.results, report.MNIST5K_CONFIGS)
+
+
 HEADLINE = ("weights as data (D2NWG, model zoos)", "hyperweights.diffusion, hyperweights.zoo",
             "docs/diffusion.md", headline)
-TABLES: dict = {"diffusion": diffusion, "diffusion-mnist5k": diffusion_mnist5k}
+TABLES: dict = {"diffusion": diffusion, "diffusion-mnist5k": diffusion_mnist5k,
+                "diffusion-configs": diffusion_configs, "diffusion-mnist5k-configs": diffusion_mnist5k_configs}

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..optim import make_optimizer
+from ..targets import functional_forward
 from ..training import FitResult, TrainConfig, config_field, train_loop
 from ..zoo import TaskSet, ZooConfig, accuracy_after_steps, member_accuracy
 from .model import D2NWG, schedulers
@@ -33,6 +34,10 @@ class DiffusionConfig(TrainConfig):
     diffusion_steps: int = config_field(2000, "steps of the conditional latent diffusion (stage 3)")
     kl_weight: float = config_field(1e-2, "weight of the VAE's KL term (per weight, relative to the MSE)")
     input_noise: float = config_field(0.01, "Gaussian noise on the VAE's input tokens (augmentation)")
+    functional_weight: float = config_field(
+        0.0, "weight of the VAE's functional reconstruction loss: KL from the zoo model's to the "
+             "decoded model's predictions on images of its task (0: weight-space MSE alone, as D2NWG)")
+    functional_images: int = config_field(64, "training images per member for the functional loss")
     support_size: int = config_field(50, "(image, label) pairs per support set")
     uncond_prob: float = config_field(0.1, "probability of dropping the condition (classifier-free guidance)")
     guidance: float = config_field(2.0, "classifier-free guidance scale when sampling")
@@ -46,6 +51,8 @@ class DiffusionConfig(TrainConfig):
         self.positive_int("sample_steps")
         self._require("kl_weight", self.kl_weight >= 0, ">= 0")
         self._require("input_noise", self.input_noise >= 0, ">= 0")
+        self._require("functional_weight", self.functional_weight >= 0, ">= 0")
+        self.positive_int("functional_images")
         self._require("uncond_prob", 0 <= self.uncond_prob < 1, "in [0, 1)")
 
     @property
@@ -81,6 +88,15 @@ def support_sets(tasks: TaskSet, task_ids: Tensor, size: int, generator: torch.G
 
 def _soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
     return -(targets * logits.log_softmax(-1)).sum(-1).mean()
+
+
+def _functional_loss(model: D2NWG, weights: dict[str, Tensor], decoded: Tensor, x: Tensor) -> Tensor:
+    """KL from the predictions of the zoo models ``weights {name: (B, *shape)}`` to those of their
+    decoded tokens ``(B, T, S)``, on ``x: (B, N, D)`` images of each model's task (a mean per image)."""
+    with torch.no_grad():
+        teacher = functional_forward(model.target, weights, x).log_softmax(-1)      # (B, N, C)
+    student = functional_forward(model.target, model.weights_from_tokens(decoded), x).log_softmax(-1)
+    return F.kl_div(student.flatten(0, 1), teacher.flatten(0, 1), log_target=True, reduction="batchmean")
 
 
 def fit(model: D2NWG, data: ZooData, config: DiffusionConfig) -> FitResult:
@@ -137,8 +153,13 @@ def fit(model: D2NWG, data: ZooData, config: DiffusionConfig) -> FitResult:
     def step(i: int) -> Tensor:
         picked = torch.randint(0, members, (batch,), generator=gen)
         if i < first_align:                                              # stage 1: VAE
-            tokens = model.tokens({n: w[picked].to(device) for n, w in data.weights.items()})
-            return model.vae.loss(tokens, valid, config.kl_weight, config.input_noise)
+            weights = {n: w[picked].to(device) for n, w in data.weights.items()}
+            decoded, loss = model.vae.reconstruct(model.tokens(weights), valid, config.kl_weight,
+                                                  config.input_noise)
+            if not config.functional_weight:
+                return loss
+            x, _ = support_sets(data.tasks, data.task_ids[picked], config.functional_images, gen)
+            return loss + config.functional_weight * _functional_loss(model, weights, decoded, x.to(device))
         if i < first_diffusion:                                          # stage 2: CLIP-style
             same = (data.task_ids[picked][:, None] == data.task_ids[picked][None]).float().to(device)
             weights_code = F.normalize(model.latent_projection(latents()[picked.to(device)]), dim=-1)

@@ -128,11 +128,15 @@ class D2NWG(nn.Module):
         mean, _ = self.vae.encode(self.tokens(weights))
         return mean.flatten(1) * self.latent_scale
 
+    def weights_from_tokens(self, tokens: Tensor) -> dict[str, Tensor]:
+        """Normalised tokens ``(K, T, S)`` -> weights ``{name: (K, *shape)}`` (inverts :meth:`tokens`)."""
+        flat = self.layout.untokenize_flat(tokens)
+        return self.layout.table.split(flat * self.weight_std + self.weight_mean)
+
     def decode_latents(self, latent: Tensor) -> dict[str, Tensor]:
         """Scaled latents ``(K, L)`` -> weights ``{name: (K, *shape)}``."""
         z = (latent / self.latent_scale).view(len(latent), self.layout.num_tokens, -1)
-        flat = self.layout.untokenize_flat(self.vae.decode(z))
-        return self.layout.table.split(flat * self.weight_std + self.weight_mean)
+        return self.weights_from_tokens(self.vae.decode(z))
 
     def dataset_embedding(self, x: Tensor, y: Tensor) -> Tensor:
         """Support sets ``x: (T, N, D)``, ``y: (T, N)`` -> conditions ``(T, cond_dim)``."""

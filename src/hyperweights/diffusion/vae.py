@@ -62,15 +62,21 @@ class WeightVAE(nn.Module):
         """``(K, T, z)`` -> tokens ``(K, T, S)``."""
         return self.to_tokens(self.decoder(self.from_latent(latent) + self.dec_position))
 
-    def loss(self, tokens: Tensor, valid: Tensor, kl_weight: float, noise: float = 0.0) -> Tensor:
-        """Reconstruction MSE over the real (``valid: (T, S)``) entries + ``kl_weight`` x KL to N(0, I).
+    def reconstruct(self, tokens: Tensor, valid: Tensor, kl_weight: float,
+                    noise: float = 0.0) -> tuple[Tensor, Tensor]:
+        """One training pass: the decoded tokens ``(K, T, S)`` of a sampled latent, and the loss
+        (reconstruction MSE over the real, ``valid: (T, S)``, entries + ``kl_weight`` x KL to N(0, I)).
 
         ``noise`` adds Gaussian noise of that scale to the input tokens (D2NWG's input augmentation).
         """
         noisy = tokens + noise * torch.randn_like(tokens) if noise else tokens
         mean, logvar = self.encode(noisy)
         latent = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-        error = (self.decode(latent) - tokens).pow(2)
-        reconstruction = error[:, valid].mean()
+        decoded = self.decode(latent)
+        reconstruction = (decoded - tokens).pow(2)[:, valid].mean()
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum((1, 2)).mean()
-        return reconstruction + kl_weight * kl / valid.sum()
+        return decoded, reconstruction + kl_weight * kl / valid.sum()
+
+    def loss(self, tokens: Tensor, valid: Tensor, kl_weight: float, noise: float = 0.0) -> Tensor:
+        """The loss of :meth:`reconstruct` alone (a scalar)."""
+        return self.reconstruct(tokens, valid, kl_weight, noise)[1]

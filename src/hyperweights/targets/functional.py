@@ -7,7 +7,8 @@ Generated weights always carry a leading weight-set dimension ``W``. With a data
 - :func:`ensemble_forward`: ``K`` weight sets applied to the same ``B`` inputs -> ``(K, B, ...)``.
 
 MLP targets (an ``nn.Sequential`` of Linear layers and activations) take an exactly equivalent
-batched-matmul path instead of ``vmap`` (see :mod:`hyperweights.targets.mlp_fast`); recurrent
+batched-matmul path instead of ``vmap`` (see :mod:`hyperweights.targets.mlp_fast`; with ``W == B``
+also for samples of several rows, ``(B, n, in)``, as a model zoo trains); recurrent
 layers (``nn.RNN``, ``nn.GRU``, ``nn.LSTM``, alone or inside a larger target) run as a batched
 time-step recurrence (see :mod:`hyperweights.targets.recurrent`); attention and Transformer
 layers run their composite path, which ``vmap`` batches, and ensembles of them on shared inputs an
@@ -38,6 +39,7 @@ is a ``TypeError`` naming its type and where it sits in the output.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping
 
 import torch
@@ -272,8 +274,8 @@ def run_shared(target: nn.Module, weights: dict[str, Tensor], args: tuple, kwarg
             "(one weight set for the batch) or B (one per sample). For K weight sets applied to the "
             "same inputs use ensemble_forward / HyperModel.ensemble."
         )
-    if not factors and len(args) == 1 and not kwargs and args[0].ndim == 2 and linear_stack(target):
-        return _run(target, lambda: stack_forward(target, weights, args[0], shared=False), args)
+    if not factors and len(args) == 1 and not kwargs and args[0].ndim >= 2 and linear_stack(target):
+        return _run(target, lambda: _per_sample_stack(target, weights, args[0]), args)
     _check_vmappable(target, "per-sample weights (W == B)")
     # Each sample keeps a batch dimension of 1 so that targets which reshape with x.size(0) work.
     batched = tuple(a.unsqueeze(1) if isinstance(a, Tensor) and a.ndim > 0 and a.shape[0] == batch
@@ -290,6 +292,22 @@ def run_shared(target: nn.Module, weights: dict[str, Tensor], args: tuple, kwarg
 
     out = _run(target, vmapped, args)
     return torch.utils._pytree.tree_map(lambda t: t.squeeze(1) if isinstance(t, Tensor) else t, out)
+
+
+def _per_sample_stack(target: nn.Sequential, weights: dict[str, Tensor], x: Tensor) -> Tensor:
+    """An MLP with weight set ``i`` on sample ``i``: ``x: (B, *rows, in) -> (B, *rows, out)``.
+
+    A 2-D ``x`` (one row per sample) is a batch of matrix-vector products; a sample that is itself
+    a batch of rows (``(B, n, in)``, e.g. each member of a model zoo on its own minibatch) is one
+    ``baddbmm`` per layer over the ``B`` weight sets, which :func:`stack_forward` computes when
+    its input already carries the weight-set dimension first. The same result as the vmapped
+    ``functional_call``, which runs the target on ``x[i]`` with set ``i``.
+    """
+    if x.ndim == 2:
+        return stack_forward(target, weights, x, shared=False)
+    rows = x.shape[1:-1]
+    out = stack_forward(target, weights, x.reshape(x.shape[0], math.prod(rows), x.shape[-1]), shared=True)
+    return out.reshape(x.shape[0], *rows, out.shape[-1])
 
 
 def _with_factor_sets(weights: dict[str, Tensor], factors: dict) -> dict[str, Tensor]:

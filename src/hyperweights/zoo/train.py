@@ -4,8 +4,9 @@ Member ``k`` is the target initialised under ``torch.manual_seed(seeds[k])`` (or
 weights) and trained with Adam on minibatches of its task drawn by a generator seeded with
 ``seeds[k]``; :func:`train_zoo` runs all members together: the weights are ``(K, *shape)`` tensors,
 each step gathers a ``(K, b, D)`` batch (every member from its own task) and runs the target once
-with per-sample weight sets (the core's ``W == B`` rule, :func:`hyperweights.functional_forward`),
-and the loss is the sum of the members' mean losses, so each member's gradient is its own.
+with per-sample weight sets (the core's ``W == B`` rule, :func:`hyperweights.functional_forward`,
+which runs an MLP target as one ``baddbmm`` per layer), and the loss is the sum of the members'
+mean losses, so each member's gradient is its own; one fused Adam updates the stacked weights.
 :func:`train_one` is the same recipe for a single plain ``nn.Module`` (the one-at-a-time
 reference: equal results for equal seeds, up to float rounding).
 """
@@ -48,8 +49,9 @@ class ZooConfig(TrainConfig):
 def init_members(target: nn.Module, seeds) -> dict[str, Tensor]:
     """``{name: (K, *shape)}``: the target's own initialisation under each seed.
 
-    The global RNG is left as it was. This is one module construction per member (setup, not
-    training), because the target's ``reset_parameters`` define its initialisation.
+    The global RNG is left as it was. This is one ``reset_parameters`` pass per member over a
+    single copy of the target (setup, not training), because the target's ``reset_parameters``
+    define its initialisation.
 
     Example:
         >>> w = init_members(nn.Linear(3, 2), [0, 1, 0])
@@ -60,16 +62,20 @@ def init_members(target: nn.Module, seeds) -> dict[str, Tensor]:
     if not seeds:
         raise ValueError("init_members needs at least one seed")
     names = spec_table(target).names
+    clone = copy.deepcopy(target)
+    params = dict(clone.named_parameters())
+    resets = [m.reset_parameters for m in clone.modules() if hasattr(m, "reset_parameters")]
+    on_cpu = all(p.device.type == "cpu" for p in params.values())
+    # the CPU generator alone is what a CPU target's reset_parameters draws from (torch.manual_seed
+    # also seeds every accelerator, a cost that dominated this loop)
+    seed_all = torch.random.default_generator.manual_seed if on_cpu else torch.manual_seed
     members = []
     with torch.random.fork_rng(devices=[]):
         for seed in seeds:
-            torch.manual_seed(seed)
-            clone = copy.deepcopy(target)
-            for module in clone.modules():
-                if hasattr(module, "reset_parameters"):
-                    module.reset_parameters()
-            params = dict(clone.named_parameters())
-            members.append([params[n].detach() for n in names])
+            seed_all(seed)
+            for reset in resets:
+                reset()
+            members.append([params[n].detach().clone() for n in names])
     return {n: torch.stack([m[i] for m in members]) for i, n in enumerate(names)}
 
 
@@ -141,14 +147,20 @@ def train_zoo(target: nn.Module, tasks: TaskSet, task_ids, seeds, config: ZooCon
     target = copy.deepcopy(target).to(device)        # its non-generated state stays untouched
     x_all, y_all = tasks.train_batch(task_ids)       # (K, n, D), (K, n)
     x_all, y_all = x_all.to(device), y_all.to(device)
-    schedule = batch_schedule(seeds, x_all.shape[1], config.steps, config.batch_size).to(device)
-    members_range = torch.arange(len(task_ids), device=device)[:, None]
+    k, n = y_all.shape
+    schedule = batch_schedule(seeds, n, config.steps, config.batch_size).to(device)
+    # positions in the flattened (K * n) rows: one index_select per step gathers every member's
+    # batch (several times cheaper on CPU than advanced indexing with two index tensors)
+    schedule += torch.arange(k, device=device)[:, None, None] * n
+    x_flat, y_flat = x_all.reshape(k * n, -1), y_all.reshape(-1)
 
     def step(i: int) -> Tensor:
-        rows = schedule[:, i]                                             # (K, b)
-        x, y = x_all[members_range, rows], y_all[members_range, rows]     # (K, b, D), (K, b)
+        rows = schedule[:, i].reshape(-1)                                 # (K * b,)
+        x = x_flat.index_select(0, rows).view(k, config.batch_size, -1)   # (K, b, D)
         logits = functional_forward(target, members.as_dict(), x)         # (K, b, C)
-        return F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(y).mean(1).sum()
+        # the sum over members of each member's mean loss
+        return F.cross_entropy(logits.flatten(0, 1), y_flat.index_select(0, rows),
+                               reduction="sum") / config.batch_size
 
     result = train_loop(step, make_optimizer(members.parameters(), config.lr), config,
                         total_steps=config.steps, model=members,
