@@ -51,9 +51,11 @@ def stack_forward(target: nn.Sequential, weights: dict[str, Tensor], x: Tensor, 
     Args:
         target: a module for which :func:`linear_stack` is True.
         weights: ``{name: (K, *shape)}`` for the generated parameters; the rest are read from it.
-        x: ``(B, in)``.
-        shared: True for an ensemble (every set sees all of ``x``: returns ``(K, B, out)``);
-            False for per-sample weights (``K == B``, set ``i`` sees row ``i``: returns ``(B, out)``).
+        x: ``(B, in)``, or ``(K, B, in)`` with ``shared=True``: set ``k`` runs on ``x[k]`` (the
+            zoo's per-member batches).
+        shared: True for an ensemble (every set sees all of ``x``, or its own ``x[k]``: returns
+            ``(K, B, out)``); False for per-sample weights (``K == B``, set ``i`` sees row ``i``:
+            returns ``(B, out)``).
     """
     k = next(iter(weights.values())).shape[0]
     h = x if shared else x.unsqueeze(1)                      # (B, in) or (B, 1, in)
