@@ -63,7 +63,7 @@ class StudyConfig:
     scratch_steps: tuple[int, ...] = (0, 10, 50, 100, 200, 300)
     noise: float = 0.1
     decoder_ranks: tuple[int, ...] = (4, 16)
-    decoder_steps: int = 800
+    decoder_steps: int = 400
     decoder_meta_batch: int = 4
     seeds: tuple[int, ...] = (0,)
     tiny_gpt2: bool = field(default=False)

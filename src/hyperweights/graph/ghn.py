@@ -51,7 +51,7 @@ class GraphHyperNetwork(nn.Module):
         cutoff: the virtual-edge cutoff the graphs must be built with.
         tile_untrained: a tensor dimension larger than any the GHN was trained to predict for
             that parameter type (a wider layer) is predicted at the largest trained size and
-            tiled (GHN-2/3's tiling, applied beyond the trained sizes): the decoder's rows and
+            tiled, consistently across the model (:meth:`tile_plan`) (GHN-2/3's tiling, applied beyond the trained sizes): the decoder's rows and
             columns past the widest trained layer never received a gradient. ``False``: LoGAH's
             plain slicing of ``A B``.
 
@@ -129,16 +129,13 @@ class GraphHyperNetwork(nn.Module):
             self.trained_sizes[types, dims, sizes] = True
 
     def _trained_size(self, kind: str, dim: int, size: int) -> int:
-        """The largest size trained for dimension ``dim`` of ``kind`` parameters that is at most
-        ``size`` (``size`` itself if it was trained, is smaller than every trained size, or nothing
-        was recorded)."""
+        """The largest size trained for dimension ``dim`` of ``kind`` parameters if ``size`` exceeds
+        it, else ``size`` (also when nothing was recorded): every index below the largest trained
+        size received a gradient, the ones above did not."""
         if kind not in PARAM_TYPES or size > _SIZE_CAP:
             return size
-        seen = self.trained_sizes[PARAM_TYPES.index(kind), dim]
-        if bool(seen[size]):
-            return size
-        below = torch.nonzero(seen[:size]).flatten()
-        return int(below.max()) if len(below) else size
+        seen = torch.nonzero(self.trained_sizes[PARAM_TYPES.index(kind), dim]).flatten()
+        return int(seen.max()) if len(seen) and size > int(seen.max()) else size
 
     def tile_plan(self, graphs: list[ModelGraph]) -> dict[int, int]:
         """``{size: trained size}`` for every dimension size of the graphs' parameters that is
