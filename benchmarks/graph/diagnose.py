@@ -22,6 +22,7 @@ the same MLP without LayerNorm (LayerNorm affine set to the identity in both).
 
     PYTHONPATH=src:. OMP_NUM_THREADS=1 python benchmarks/graph/diagnose.py wider 500 digits
     PYTHONPATH=src:. OMP_NUM_THREADS=1 python benchmarks/graph/diagnose.py unseen 500 digits
+    PYTHONPATH=src:. OMP_NUM_THREADS=1 python benchmarks/graph/diagnose.py ood 500 digits   # both
 
     PYTHONPATH=src:. OMP_NUM_THREADS=1 python benchmarks/graph/diagnose.py base 600 digits
     PYTHONPATH=src:. OMP_NUM_THREADS=1 python benchmarks/graph/diagnose.py base 300 digits lr=5e-3
@@ -152,15 +153,15 @@ def main() -> None:
         opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(ghn.parameters(), 5.0); opt.step()
         sched and sched.step()
         losses.append(loss.item())
-        if variant in ("wider", "unseen"):
+        if variant in ("wider", "unseen", "ood"):
             continue
         if i % (steps // 3) == 0:
             print(variant, ds, i, f"{time.time()-t:.0f}s", "loss", round(sum(losses[-20:])/20, 3), ev(), flush=True)
 
     ghn.eval()
-    if variant == "wider":
+    if variant in ("wider", "ood"):
         wider(ghn, data, init_last)
-    elif variant == "unseen":
+    if variant in ("unseen", "ood"):
         unseen(ghn, data, graphs)
 
 
