@@ -4,7 +4,9 @@
 (:class:`NodeEncoder`), runs one graph network over the padded batch (:class:`GatedGNN` or
 :class:`Graphormer`), and decodes every parameter node with one decoder call per parameter shape
 (all nodes of that shape, across all graphs of the batch, at once), then applies GHN-2's
-normalisation. :func:`predict_parameters` does it for a user's model; :func:`diversify` is the
+normalisation. Training records the sizes the GHN was trained to predict; a wider dimension is
+decoded at the largest trained size and tiled (:meth:`GraphHyperNetwork.tile_plan`).
+:func:`predict_parameters` does it for a user's model; :func:`diversify` is the
 post-processing before fine-tuning of Knyazev (2022, arXiv 2207.10049).
 """
 
