@@ -8,7 +8,8 @@ Parts (each writes into ``results/graph/graph[_smoke].json``; goals computed her
   test accuracy of the predicted parameters after 0, 10, 50 and 100 fine-tuning steps, with and
   without the diversity post-processing (arXiv 2207.10049), against PyTorch's default
   initialisation trained the same way; the zero-shot accuracy also read as "about k epochs of
-  training from scratch" (GHN-2's reading) from the default initialisation's curve.
+  training from scratch" (GHN-2's reading) from the default initialisation's curve, and the
+  same GHN's zero-shot accuracy without tiling beyond the trained sizes (``untiled@0``).
 - ``decoders``: the low-rank decoder at several ranks against the tiled decoder at the same
   decoder parameter count (LoGAH's claim in miniature), zero-shot accuracy per split.
 - ``scale``: every parameter of ``GPT2Config()`` (124M, random) predicted by a GHN of <= 2M
