@@ -8,7 +8,8 @@ Parts (each writes into ``results/graph/graph[_smoke].json``; goals computed her
   test accuracy of the predicted parameters after 0, 10, 50 and 100 fine-tuning steps, with and
   without the diversity post-processing (arXiv 2207.10049), against PyTorch's default
   initialisation trained the same way; the zero-shot accuracy also read as "about k epochs of
-  training from scratch" (GHN-2's reading) from the default initialisation's curve.
+  training from scratch" (GHN-2's reading) from the default initialisation's curve, and the
+  same GHN's zero-shot accuracy without tiling beyond the trained sizes (``untiled@0``).
 - ``decoders``: the low-rank decoder at several ranks against the tiled decoder at the same
   decoder parameter count (LoGAH's claim in miniature), zero-shot accuracy per split.
 - ``scale``: every parameter of ``GPT2Config()`` (124M, random) predicted by a GHN of <= 2M
@@ -60,12 +61,12 @@ class StudyConfig:
     batch_size: int = 64
     lr: float = 2e-3
     finetune_lr: float = 1e-3
-    per_split: int = 2
+    per_split: int = 3
     finetune_steps: tuple[int, ...] = (0, 10, 50, 100)
     scratch_steps: tuple[int, ...] = (0, 10, 50, 100, 200, 300)
     noise: float = 0.1
     decoder_ranks: tuple[int, ...] = (4, 16)
-    decoder_steps: int = 120
+    decoder_steps: int = 400
     decoder_meta_batch: int = 4
     seeds: tuple[int, ...] = (0,)
     tiny_gpt2: bool = field(default=False)
@@ -136,8 +137,14 @@ def _predict(cfg: StudyConfig, seed: int, device) -> dict:
                 steps = tuple(sorted(set(cfg.finetune_steps) | set(cfg.scratch_steps)))
             curves[method] = finetune(model, data, steps, lr=cfg.finetune_lr, batch_size=cfg.batch_size, seed=seed,
                                       device=str(device))
+        # the same GHN without tiling beyond the trained sizes (LoGAH's plain slicing), zero-shot
+        ghn.tile_untrained = False
+        untiled = finetune(predict_parameters(ghn, family.build(spec, data.num_features, data.num_classes).to(device)),
+                           data, [0], device=str(device))[0]
+        ghn.tile_untrained = True
         row = {"seed": seed, "split": split, "arch": spec.to_dict(), "params": hw.param_count(model),
                **{f"{m}@{s}": round(c[s], 4) for m, c in curves.items() for s in cfg.finetune_steps},
+               "untiled@0": round(untiled, 4),
                "scratch_curve": {str(k): round(v, 4) for k, v in curves["default"].items()}}
         row["zero_shot_epochs_equivalent"] = _epochs_equivalent(
             curves["predicted"][0], curves["default"], cfg.batch_size, len(data.y_train))
@@ -217,6 +224,7 @@ def _summarise(cfg: StudyConfig, runs: list[dict]) -> list[dict]:
         for method in ("predicted", "predicted+noise", "default"):
             for s in cfg.finetune_steps:
                 entry[f"{method}@{s}"] = _mean([r[f"{method}@{s}"] for r in mine])
+        entry["untiled@0"] = _mean([r.get("untiled@0") for r in mine])
         epochs = [r["zero_shot_epochs_equivalent"] for r in mine]
         entry["epochs_equivalent_median"] = (sorted(e for e in epochs if e is not None)[len([e for e in epochs if e is not None]) // 2]
                                              if any(e is not None for e in epochs) else None)

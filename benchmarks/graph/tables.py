@@ -29,6 +29,28 @@ def graph_predict(ctx) -> str:
             else:
                 entry["zero-shot ≈ epochs from scratch"] = ""
             rows.append(entry)
+            if method == "predicted" and row.get("untiled@0") is not None:
+                rows.append({"split": entry["split"], "init": "predicted, untiled (LoGAH's slicing)",
+                             **{f"{s} steps": _pct(row["untiled@0"]) if s == 0 else "" for s in steps},
+                             "zero-shot ≈ epochs from scratch": ""})
+    return markdown_table(rows)
+
+
+def graph_predict_archs(ctx) -> str:
+    """Per held-out architecture: zero-shot with and without tiling, and after the longest fine-tuning."""
+    data = ctx.load("graph/graph_predict.json")
+    last = max(data["config"]["finetune_steps"])
+    rows = []
+    for run in data["predict"]["runs"]:
+        for r in run["rows"]:
+            a = r["arch"]
+            ops = ", ".join(o for o, on in (("residual", a["residual"]), ("dense", a["dense"]),
+                                            ("LayerNorm", a["layer_norm"])) if on)
+            rows.append({"seed": r["seed"], "split": r["split"].replace("_", " "),
+                         "architecture": f"{a['kind']} {a['depth']}×{a['width']}" + (f" ({ops})" if ops else ""),
+                         "predicted": _pct(r["predicted@0"]), "untiled": _pct(r.get("untiled@0")),
+                         "default": _pct(r["default@0"]), f"predicted @{last}": _pct(r[f"predicted@{last}"]),
+                         f"default @{last}": _pct(r[f"default@{last}"])})
     return markdown_table(rows)
 
 
@@ -85,6 +107,7 @@ def headline(ctx) -> str:
 
 HEADLINE = ("graph hypernetworks (unseen architectures)", "hyperweights.graph", "docs/graph.md", headline)
 TABLES: dict = {"graph-predict": graph_predict, "graph-decoders": graph_decoders,
+                "graph-predict-archs": graph_predict_archs,
                 "graph-scale": graph_scale, "graph-goals": graph_goals}
 
 

@@ -161,10 +161,11 @@ def _training_space() -> list[ArchSpec]:
             for residual in ((False, True) if kind == "cnn" else (False,))]
 
 
-def _draw(split: str, rng: random.Random) -> ArchSpec:
-    kind = rng.choice(("mlp", "cnn", "vit"))
+def _draw(split: str, rng: random.Random, index: int) -> ArchSpec:
+    """Draw ``index`` of ``split``: the kinds take turns (MLP, CNN, ViT; unseen ops: CNN, MLP)."""
+    kind = ("mlp", "cnn", "vit")[index % 3]
     if split == "unseen_ops":
-        if rng.random() < 0.5:
+        if index % 2 == 0:
             return ArchSpec("cnn", rng.randint(1, 3), rng.choice(_TRAIN_WIDTHS["cnn"]), dense=True, pool="max",
                             activation="silu")
         return ArchSpec("mlp", rng.randint(1, 3), rng.choice(_TRAIN_WIDTHS["mlp"]), layer_norm=True)
@@ -181,7 +182,8 @@ def sample_family(split: str, count: int | None = None, seed: int = 0) -> list[A
 
     The training distribution's 51 architectures are shuffled by ``seed`` and cut 80 / 20 into
     ``train`` (40) and ``in_distribution`` (11), so those two never share a member; ``count=None``
-    takes all of them. The other splits are drawn at random (``count`` required).
+    takes all of them. The other splits are drawn at random (``count`` required), the kinds taking
+    turns so that a few draws cover every kind.
 
     Example:
         >>> train, held_out = sample_family("train"), sample_family("in_distribution")
@@ -205,7 +207,7 @@ def sample_family(split: str, count: int | None = None, seed: int = 0) -> list[A
     rng = random.Random(f"{split}-{seed}")
     drawn: list[ArchSpec] = []
     for _ in range(100 * count):
-        spec = _draw(split, rng)
+        spec = _draw(split, rng, len(drawn))
         if spec not in drawn:
             drawn.append(spec)
         if len(drawn) == count:

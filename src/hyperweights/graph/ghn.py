@@ -4,7 +4,9 @@
 (:class:`NodeEncoder`), runs one graph network over the padded batch (:class:`GatedGNN` or
 :class:`Graphormer`), and decodes every parameter node with one decoder call per parameter shape
 (all nodes of that shape, across all graphs of the batch, at once), then applies GHN-2's
-normalisation. :func:`predict_parameters` does it for a user's model; :func:`diversify` is the
+normalisation. Training records the sizes the GHN was trained to predict; a wider dimension is
+decoded at the largest trained size and tiled (:meth:`GraphHyperNetwork.tile_plan`).
+:func:`predict_parameters` does it for a user's model; :func:`diversify` is the
 post-processing before fine-tuning of Knyazev (2022, arXiv 2207.10049).
 """
 
@@ -19,9 +21,21 @@ from torch import Tensor, nn
 from ..io import checkpointable
 from .decoders import DECODERS, normalize
 from .gnn import GNNS, GraphBatch, NodeEncoder
-from .graph import OP_TYPES, ModelGraph, matrix_shape, model_graph
+from .graph import OP_TYPES, PARAM_TYPES, ModelGraph, matrix_shape, model_graph
 
 __all__ = ["GraphHyperNetwork", "predict_parameters", "diversify"]
+
+#: sizes above it are recorded (and looked up) as "this large or larger"
+_SIZE_CAP = 8192
+
+
+def _tile_dims(w: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Repeat ``w: (n, *small)`` along every dimension and slice to ``(n, *shape)``."""
+    small = tuple(w.shape[1:])
+    if small == tuple(shape):
+        return w
+    w = w.repeat(1, *(-(-s // p) for s, p in zip(shape, small)))
+    return w[(slice(None), *(slice(0, s) for s in shape))]
 
 
 @checkpointable("graph.GraphHyperNetwork")
@@ -37,6 +51,11 @@ class GraphHyperNetwork(nn.Module):
         block: the tiled decoder's ``(P, Q)``.
         decoder_widths: the decoder MLP's hidden widths (default ``4 hidden, 8 hidden``).
         cutoff: the virtual-edge cutoff the graphs must be built with.
+        tile_untrained: a tensor dimension larger than any the GHN was trained to predict for
+            that parameter type (a wider layer) is predicted at the largest trained size and
+            tiled, consistently across the model (:meth:`tile_plan`) (GHN-2/3's tiling, applied beyond the trained sizes): the decoder's rows and
+            columns past the widest trained layer never received a gradient. ``False``: LoGAH's
+            plain slicing of ``A B``.
 
     Shapes: ``forward(graphs: list[ModelGraph]) -> list[dict[name, Tensor of the parameter's shape]]``.
 
@@ -51,7 +70,7 @@ class GraphHyperNetwork(nn.Module):
     def __init__(self, hidden: int = 64, gnn: str = "graphormer", layers: int = 3, heads: int = 4,
                  decoder: str = "lowrank", rank: int = 16, max_ck: int = 1024,
                  block: tuple[int, int] = (16, 16), decoder_widths: tuple[int, ...] | None = None,
-                 cutoff: int = 50):
+                 cutoff: int = 50, tile_untrained: bool = True):
         super().__init__()
         if gnn not in GNNS:
             raise ValueError(f"gnn must be one of {sorted(GNNS)}, got {gnn!r}")
@@ -59,8 +78,11 @@ class GraphHyperNetwork(nn.Module):
             raise ValueError(f"decoder must be one of {sorted(DECODERS)}, got {decoder!r}")
         self.config = {"hidden": hidden, "gnn": gnn, "layers": layers, "heads": heads, "decoder": decoder,
                        "rank": rank, "max_ck": max_ck, "block": list(block),
-                       "decoder_widths": list(decoder_widths) if decoder_widths else None, "cutoff": cutoff}
-        self.cutoff = cutoff
+                       "decoder_widths": list(decoder_widths) if decoder_widths else None, "cutoff": cutoff,
+                       "tile_untrained": bool(tile_untrained)}
+        self.cutoff, self.tile_untrained = cutoff, bool(tile_untrained)
+        # trained_sizes[type, dim, s]: a parameter of this type had size s in dim (recorded in training)
+        self.register_buffer("trained_sizes", torch.zeros(len(PARAM_TYPES), 4, _SIZE_CAP + 1, dtype=torch.bool))
         self.encoder = NodeEncoder(hidden)
         if gnn == "gated":
             self.gnn = GNNS[gnn](hidden, rounds=layers)
@@ -96,15 +118,61 @@ class GraphHyperNetwork(nn.Module):
             for start in range(0, len(members), step):
                 yield shape, members[start:start + step]
 
-    def decode(self, code: Tensor, shape: tuple[int, ...], kinds: list[str]) -> Tensor:
+    def record_sizes(self, graphs: list[ModelGraph]) -> None:
+        """Mark every parameter's size per dimension (first 4) as trained, per parameter type."""
+        types, dims, sizes = [], [], []
+        for g in graphs:
+            for node in g.param_nodes():
+                for d, size in enumerate(g.shape_of[g.params[node]][:4]):
+                    types.append(int(g.types[node]))
+                    dims.append(d)
+                    sizes.append(min(size, _SIZE_CAP))
+        if types:
+            self.trained_sizes[types, dims, sizes] = True
+
+    def _trained_size(self, kind: str, dim: int, size: int) -> int:
+        """The largest size trained for dimension ``dim`` of ``kind`` parameters if ``size`` exceeds
+        it, else ``size`` (also when nothing was recorded): every index below the largest trained
+        size received a gradient, the ones above did not."""
+        if kind not in PARAM_TYPES or size > _SIZE_CAP:
+            return size
+        seen = torch.nonzero(self.trained_sizes[PARAM_TYPES.index(kind), dim]).flatten()
+        return int(seen.max()) if len(seen) and size > int(seen.max()) else size
+
+    def tile_plan(self, graphs: list[ModelGraph]) -> dict[int, int]:
+        """``{size: trained size}`` for every dimension size of the graphs' parameters that is
+        decoded smaller and tiled (empty in training, or with ``tile_untrained=False``).
+
+        A size tiled in one parameter is tiled in every parameter of the batch where it occurs
+        (to the smallest trained size found), so that a layer's replicated units meet replicated
+        weights in the next layer (a CNN of width 48 trained up to 32: its head's 48 input
+        columns are tiled too, although 48-wide linear layers were trained in the MLPs).
+        """
+        if self.training or not self.tile_untrained:
+            return {}
+        plan: dict[int, int] = {}
+        for g in graphs:
+            for node in g.param_nodes():
+                kind = OP_TYPES[int(g.types[node])]
+                for d, size in enumerate(g.shape_of[g.params[node]][:4]):
+                    trained = self._trained_size(kind, d, size)
+                    if trained < size:
+                        plan[size] = min(plan.get(size, size), trained)
+        return plan
+
+    def decode(self, code: Tensor, shape: tuple[int, ...], kinds: list[str],
+               plan: dict[int, int] | None = None) -> Tensor:
         """``(n, *shape)`` parameters of ``n`` nodes of one shape from their decoder codes
-        (``self.decoder.code(h)`` of their embeddings)."""
-        rows, cols = matrix_shape(shape)
+        (``self.decoder.code(h)`` of their embeddings): decoded at the sizes of ``plan``
+        (:meth:`tile_plan`; none: at ``shape``), tiled to ``shape``, then GHN-2's normalisation
+        (with the fan-in of ``shape``)."""
+        small = tuple(plan.get(s, s) if plan and d < 4 else s for d, s in enumerate(shape))
+        rows, cols = matrix_shape(small)
         w = self.decoder.expand(code, rows, cols)                         # (n, rows, cols)
-        s0 = shape[0] if shape else 1
-        s1 = shape[1] if len(shape) > 1 else 1
+        s0 = small[0] if small else 1
+        s1 = small[1] if len(small) > 1 else 1
         kh, kw = rows // s0, cols // s1
-        w = w.view(-1, s0, kh, s1, kw).transpose(2, 3).reshape(-1, *shape)
+        w = _tile_dims(w.view(-1, s0, kh, s1, kw).transpose(2, 3).reshape(-1, *small), shape)
         out = torch.empty_like(w)
         for kind in set(kinds):                                           # a few kinds per shape
             idx = [i for i, k in enumerate(kinds) if k == kind]
@@ -113,6 +181,8 @@ class GraphHyperNetwork(nn.Module):
 
     def forward(self, graphs: list[ModelGraph]) -> list[dict[str, Tensor]]:
         h = self.embed(graphs)
+        if self.training:
+            self.record_sizes(graphs)
         groups = list(self.groups(graphs))
         flat = [m for _, members in groups for m in members]
         gi = torch.tensor([m[0] for m in flat], device=h.device)
@@ -121,9 +191,10 @@ class GraphHyperNetwork(nn.Module):
         out: list[dict[str, Tensor]] = [{} for _ in graphs]
         # one split (its backward is one concatenation, not a zero-filled copy per slice)
         chunks = codes.split([len(members) for _, members in groups])
+        plan = self.tile_plan(graphs)
         for (shape, members), code in zip(groups, chunks):
             kinds = [OP_TYPES[int(graphs[g].types[n])] for g, n, _ in members]
-            params = self.decode(code, shape, kinds)
+            params = self.decode(code, shape, kinds, plan)
             for (g, _, name), p in zip(members, params):
                 out[g][name] = p
         return out
@@ -139,6 +210,8 @@ class GraphHyperNetwork(nn.Module):
         if config.get("decoder_widths"):
             config["decoder_widths"] = tuple(config["decoder_widths"])
         ghn = cls(**config)
+        tensors = dict(tensors)
+        tensors.setdefault("trained_sizes", ghn.trained_sizes)      # checkpoints from before the record
         ghn.load_state_dict(tensors)
         return ghn
 
@@ -229,13 +302,15 @@ def predict_parameters(ghn: GraphHyperNetwork, model: nn.Module, example_input=N
     ghn.eval()
     try:
         h = ghn.embed([graph])[0]
+        plan = ghn.tile_plan([graph])
         result: dict[str, Tensor] = {}
         for shape, members in ghn.groups([graph], max_elements):
             nodes = torch.tensor([m[1] for m in members], device=h.device)
             kinds = [OP_TYPES[int(graph.types[n])] for _, n, _ in members]
             code = ghn.decoder.code(h[nodes])
             numel = int(torch.Size(shape).numel())
-            if len(shape) == 2 and numel > max_elements:     # one huge matrix: stream its rows
+            untiled = not any(s in plan for s in shape)
+            if len(shape) == 2 and numel > max_elements and untiled:   # one huge matrix: stream its rows
                 for i, (_, _, name) in enumerate(members):
                     target = params[name] if out == "model" and not noise else torch.empty(
                         shape, dtype=params[name].dtype, device=params[name].device)
@@ -246,7 +321,7 @@ def predict_parameters(ghn: GraphHyperNetwork, model: nn.Module, example_input=N
                         target[start:stop].copy_(normalize(rows, kinds[i])[0])
                     _store(params, result, name, target, out, noise, generator)
                 continue
-            predicted = ghn.decode(code, shape, kinds)
+            predicted = ghn.decode(code, shape, kinds, plan)
             for (_, _, name), p in zip(members, predicted):
                 _store(params, result, name, p, out, noise, generator)
             del predicted, code
