@@ -74,8 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tag", default="", help="suffix of the result file name")
     parser.add_argument("--flower-clients", type=int, default=20, help="clients of the simulation overhead run")
     parser.add_argument("--flower-rounds", type=int, default=8, help="rounds of the Flower overhead runs")
-    parser.add_argument("--deploy-clients", type=int, default=0,
-                        help="SuperNodes of the loopback deployment run (0: skip it)")
+    parser.add_argument("--flower-runtimes", nargs="+", choices=("simulation", "deployment"),
+                        default=["simulation", "deployment"], help="what --parts flower measures")
+    parser.add_argument("--deploy-clients", type=int, default=2, help="SuperNodes of the loopback deployment run")
     parser.add_argument("--deploy-rounds", type=int, default=None, help="default: --flower-rounds")
 
 
@@ -151,6 +152,8 @@ def _accuracy(args, sizes, device, on_run=None) -> dict:
         runs.append({"split": split_name, "federation": federation, "seed": seed, "method": name,
                      "accuracy": round(100 * last["accuracy"], 2),
                      "best_accuracy": round(100 * max(h["accuracy"] for h in history), 2),
+                     # still rising or flat: points gained over the last two rounds
+                     "gain_last_2_rounds": round(100 * (last["accuracy"] - history[max(0, len(history) - 3)]["accuracy"]), 2),
                      "rounds_to_target": _rounds_to(history, sizes["target"]),
                      "bytes_up": last["bytes_up"], "bytes_down": last["bytes_down"],
                      "seconds_per_round": round(statistics.median(h["seconds"] for h in history), 2),
@@ -292,19 +295,19 @@ def _deployment(sizes: dict, clients: int, rounds: int, client_batch: int, folde
 def _flower(args, sizes, device, keep=None) -> dict:
     """Flower's per-round overhead, HyperFL (low-rank head): simulation at ``--flower-clients``
     (20), loopback deployment at ``--deploy-clients`` (each message there starts a ClientApp
-    process, so a few SuperNodes)."""
+    process, so a few SuperNodes); ``--flower-runtimes`` picks them."""
     import tempfile
     rounds = 3 if args.smoke else args.flower_rounds
-    clients = 2 if args.smoke else args.flower_clients
-    result = {"method": "hyperfl_lowrank", "excluded": EXCLUDED, "threads": args.threads,
-              "simulation": _simulation(sizes, clients, rounds, client_batch=10)}
-    sim = result["simulation"]
-    result["goals"] = [goal(f"Flower simulation seconds per round <= 1.5x the in-process loop at {clients} clients "
-                            f"(medians over rounds 2..{rounds}, alternating in one process)", sim["ratio"], 1.5,
-                            unit="x")]
-    if keep is not None:   # the deployment run can fail on a loaded machine: keep the simulation's
-        keep(result)
-    if args.deploy_clients:
+    result: dict = {"method": "hyperfl_lowrank", "excluded": EXCLUDED, "threads": args.threads, "goals": []}
+    if "simulation" in args.flower_runtimes:
+        clients = 2 if args.smoke else args.flower_clients
+        sim = result["simulation"] = _simulation(sizes, clients, rounds, client_batch=10)
+        result["goals"].append(goal(f"Flower simulation seconds per round <= 1.5x the in-process loop at {clients} "
+                                    f"clients (medians over rounds 2..{rounds}, alternating in one process)",
+                                    sim["ratio"], 1.5, unit="x"))
+        if keep is not None:   # the deployment run can fail on a loaded machine: keep the simulation's
+            keep(result)
+    if "deployment" in args.flower_runtimes:
         folder = tempfile.mkdtemp(prefix="hw-loopback-")   # kept: its logs explain a failed run
         print(f"[federated] loopback deployment, logs in {folder}", flush=True)
         result["deployment"] = _deployment(sizes, args.deploy_clients, args.deploy_rounds or rounds,
