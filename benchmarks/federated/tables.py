@@ -1,12 +1,18 @@
 """The federated rows of the generated docs tables (see :mod:`benchmarks.tables`), from the
-accuracy run (``results/federated/federated_r8.json``) and the attack study
+3-seed accuracy run (``results/federated/federated_s20x3.json``), the earlier 8-method run
+(``federated_r8.json``), the Flower overhead run (``federated_flower.json``) and the attack study
 (``results/federated/federated_attack.json``)."""
 
 from __future__ import annotations
 
+import statistics
+
 from benchmarks.tables import Context, goals_table, markdown_table
 
-RUN = "federated/federated_r8.json"
+RUN = "federated/federated_s20x3.json"
+EIGHT = "federated/federated_r8.json"
+FLOWER = "federated/federated_flower.json"
+DEPLOY = "federated/federated_flower_deploy.json"
 ATTACK = "federated/federated_attack.json"
 ATTACKERS = {"full": "knows the model", "joint": "joint (`v`, `fc2` guessed and optimised)",
              "recovered": "recovered (`v` read off the upload)",
@@ -17,18 +23,58 @@ def _size(nbytes: int) -> str:
     return f"{nbytes / 1e3:.1f} kB" if nbytes < 1e5 else f"{nbytes / 1e6:.2f} MB"
 
 
-def federated_runs(ctx: Context) -> str:
-    data = ctx.load(RUN)
+def _rows(data: dict) -> list[dict]:
+    """One row per method: mean ± stdev over the seeds, and every seed's value."""
+    runs = data["accuracy"]["runs"]
     target = round(100 * data["sizes"]["target"])
-    return markdown_table([{
-        "method": r["method"], "accuracy (%)": f"{r['accuracy']:.2f}", "best (%)": f"{r['best_accuracy']:.2f}",
-        f"rounds to {target} %": "-" if r["rounds_to_target"] is None else r["rounds_to_target"],
-        "upload / client / round": _size(r["bytes_up"]), "download": _size(r["bytes_down"]),
-        "s / round": f"{r['seconds_per_round']:.1f}"} for r in data["accuracy"]["runs"]])
+    rows = []
+    for method in dict.fromkeys(r["method"] for r in runs):
+        mine = [r for r in runs if r["method"] == method]
+        acc = [r["accuracy"] for r in mine]
+        spread = f" ± {statistics.stdev(acc):.2f}" if len(acc) > 1 else ""
+        rows.append({"method": method, "accuracy (%)": f"{statistics.mean(acc):.2f}{spread}",
+                     "per seed": ", ".join(f"{a:.1f}" for a in acc),
+                     "best (%)": f"{statistics.mean(r['best_accuracy'] for r in mine):.2f}",
+                     **({"gain, last 2 rounds": f"{statistics.mean(r['gain_last_2_rounds'] for r in mine):+.1f}"}
+                        if "gain_last_2_rounds" in mine[0] else {}),
+                     f"rounds to {target} %": ", ".join("-" if r["rounds_to_target"] is None else str(r["rounds_to_target"])
+                                                       for r in mine),
+                     "upload / client / round": _size(mine[0]["bytes_up"]), "download": _size(mine[0]["bytes_down"]),
+                     "s / round": f"{statistics.median(r['seconds_per_round'] for r in mine):.1f}"})
+    return rows
+
+
+def federated_runs(ctx: Context) -> str:
+    return markdown_table(_rows(ctx.load(RUN)))
 
 
 def federated_goals(ctx: Context) -> str:
     return goals_table(ctx.load(RUN)["accuracy"]["goals"])
+
+
+def federated_r8(ctx: Context) -> str:
+    return markdown_table(_rows(ctx.load(EIGHT)))
+
+
+def federated_flower(ctx: Context) -> str:
+    part = dict(ctx.load(FLOWER)["flower"])
+    part.update({k: v for k, v in ctx.load(DEPLOY)["flower"].items() if k == "deployment"})
+    rows = []
+    for runtime in ("simulation", "deployment"):
+        if runtime in part:
+            r = part[runtime]
+            rows.append({"runtime": {"simulation": "simulation (Ray, 1 CPU per client)",
+                                     "deployment": "loopback deployment (SuperLink + SuperNodes)"}[runtime],
+                         "clients": r["clients"], "rounds": r["rounds"],
+                         "Flower s / round": f"{r['flower_seconds_per_round']:.2f}",
+                         "in-process s / round": f"{r['inprocess_seconds_per_round']:.2f}",
+                         "ratio": f"{r['ratio']:.2f}x",
+                         "load average": f"{r['load_average_before'][0]:.0f} -> {r['load_average_after'][0]:.0f}"})
+    return markdown_table(rows)
+
+
+def federated_flower_goals(ctx: Context) -> str:
+    return goals_table(ctx.load(FLOWER)["flower"]["goals"])
 
 
 def federated_attack(ctx: Context) -> str:
@@ -45,18 +91,23 @@ def federated_attack_goals(ctx: Context) -> str:
 
 
 def headline(ctx: Context) -> str:
-    runs = {r["method"]: r for r in ctx.load(RUN)["accuracy"]["runs"]}
+    rows = {r["method"]: r for r in ctx.load(RUN)["accuracy"]["runs"] if r["seed"] == 0}
+    data = ctx.load(RUN)
+    mean = lambda m: statistics.mean(r["accuracy"] for r in data["accuracy"]["runs"] if r["method"] == m)  # noqa: E731
     attack = {(r["method"], r["attack"], r["attacker"]): r["psnr"] for r in ctx.load(ATTACK)["table"]}
-    ratio = runs["hyperfl"]["bytes_up"] / runs["hyperfl_chunked"]["bytes_up"]
+    ratio = rows["hyperfl"]["bytes_up"] / rows["hyperfl_chunked"]["bytes_up"]
+    sim = ctx.load(FLOWER)["flower"]["simulation"]
     return (f"HyperFL / pFedHN / FedAvg / Local in process and on Flower (simulation and loopback "
-            f"deployment tested); a reduced Fashion-MNIST run (20 clients, 8 rounds): HyperFL "
-            f"{runs['hyperfl']['accuracy']:.1f} % vs FedAvg {runs['fedavg']['accuracy']:.1f} % and Local "
-            f"{runs['local']['accuracy']:.1f} %; chunked head uploads **{ratio:.0f}×** less than the "
-            f"reference design; Inverting Gradients {attack[('fedavg', 'ig', 'full')]:.1f} dB on FedAvg vs "
+            f"deployment tested; simulation {sim['ratio']:.2f}x the in-process loop's time per round at "
+            f"{sim['clients']} clients); Fashion-MNIST, 20 clients, {data['sizes']['rounds']} rounds, "
+            f"{len(data['sizes']['seeds'])} seeds: HyperFL {mean('hyperfl'):.1f} % vs FedAvg {mean('fedavg'):.1f} % "
+            f"and Local {mean('local'):.1f} %; chunked head uploads **{ratio:.0f}×** less than the reference "
+            f"design; Inverting Gradients {attack[('fedavg', 'ig', 'full')]:.1f} dB on FedAvg vs "
             f"{attack[('hyperfl', 'ig', 'joint')]:.1f} dB on HyperFL ({attack[('hyperfl', 'ig', 'recovered')]:.1f}"
             f" dB once the embedding is read off the upload)")
 
 
 HEADLINE = ("federated learning (Flower)", "hyperweights.federated", "docs/federated.md", headline)
-TABLES: dict = {"federated-runs": federated_runs, "federated-goals": federated_goals,
+TABLES: dict = {"federated-runs": federated_runs, "federated-goals": federated_goals, "federated-r8": federated_r8,
+                "federated-flower": federated_flower, "federated-flower-goals": federated_flower_goals,
                 "federated-attack": federated_attack, "federated-attack-goals": federated_attack_goals}

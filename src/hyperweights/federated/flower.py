@@ -27,6 +27,7 @@ import json
 import logging
 import time
 import warnings
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -242,8 +243,10 @@ def _screen(replies, expected: dict[str, tuple]) -> tuple[list[Message], int, li
     return sorted(valid, key=lambda r: int(r.content["metrics"]["partition-id"])), failed, rejected
 
 
-def run_server(grid: Grid, settings: dict) -> list[dict]:
-    """The server loop (see the module docstring); returns the history."""
+def run_server(grid: Grid, settings: dict, after_round: Callable[[int], None] | None = None) -> list[dict]:
+    """The server loop (see the module docstring); returns the history. ``after_round(r)`` runs
+    after round ``r`` is recorded, outside its timing (the overhead benchmark steps the
+    in-process loop there, so the two alternate round by round in one process)."""
     method, data = setup(settings)
     total, seed = settings["num-clients"], settings["seed"]
     nodes = _discover(grid, total, 5 * settings["round-timeout"])
@@ -292,27 +295,32 @@ def run_server(grid: Grid, settings: dict) -> list[dict]:
             _save(path, server, {}, history, server_round, run_settings)
         if settings["fault-crash-after"] and server_round == settings["fault-crash-after"]:
             raise SystemExit(f"fault injection: the server stops after round {server_round}")
+        if after_round is not None:
+            after_round(server_round)
     return history
 
 
-def make_server_app(results: list | None = None, **overrides) -> ServerApp:
-    """A ``ServerApp``; the history of the run is appended to ``results`` when given."""
+def make_server_app(results: list | None = None, after_round: Callable[[int], None] | None = None,
+                    **overrides) -> ServerApp:
+    """A ``ServerApp``; the history of the run is appended to ``results`` when given
+    (``after_round``: see :func:`run_server`)."""
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        history = run_server(grid, settings_of(context, overrides))
+        history = run_server(grid, settings_of(context, overrides), after_round)
         if results is not None:
             results.extend(history)
 
     return app
 
 
-def make_apps(results: list | None = None, **overrides) -> tuple[ServerApp, ClientApp]:
+def make_apps(results: list | None = None, after_round: Callable[[int], None] | None = None,
+              **overrides) -> tuple[ServerApp, ClientApp]:
     """``(server_app, client_app)`` with the run settings ``overrides`` (``num_rounds=3`` or
-    ``"num-rounds": 3``)."""
+    ``"num-rounds": 3``; ``after_round``: see :func:`run_server`)."""
     overrides = {k.replace("_", "-"): v for k, v in overrides.items()}
-    return make_server_app(results, **overrides), make_client_app(**overrides)
+    return make_server_app(results, after_round, **overrides), make_client_app(**overrides)
 
 
 #: the apps of ``flwr run`` (settings from the run config)
@@ -320,7 +328,8 @@ server_app = make_server_app()
 client_app = make_client_app()
 
 
-def simulate(settings: dict, num_nodes: int | None = None, cpus: int | None = None) -> list[dict]:
+def simulate(settings: dict, num_nodes: int | None = None, cpus: int | None = None,
+             after_round: Callable[[int], None] | None = None) -> list[dict]:
     """Run on Flower's simulation runtime (Ray, one CPU per client); returns the history.
 
     Ray leaves files and subprocesses behind that a strict warning filter reports: call it in a
@@ -332,7 +341,7 @@ def simulate(settings: dict, num_nodes: int | None = None, cpus: int | None = No
     os.environ.setdefault("FLWR_DISABLE_UPDATE_CHECK", "1")
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")   # else Ray warns on num_gpus=0
     rows: list[dict] = []
-    server, client = make_apps(rows, **settings)
+    server, client = make_apps(rows, after_round, **settings)
     nodes = num_nodes or int(settings.get("num-clients", DEFAULTS["num-clients"]))
     backend = {"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
                "init_args": {"num_cpus": cpus or min(nodes, os.cpu_count() or 1), "include_dashboard": False}}

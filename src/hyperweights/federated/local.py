@@ -92,8 +92,9 @@ def sgd(loss: Callable[..., Tensor], trainable: dict[str, Tensor], fixed: dict[s
         # in place on the fresh gradients and the clones: a hypernetwork's output heads are large,
         # and a new (C, ...) tensor per operation costs more in page faults than the arithmetic
         with torch.no_grad():
-            if spec.clip is not None:   # torch.nn.utils.clip_grad_norm_, per client
-                norm = torch.stack([g.flatten(1).pow(2).sum(1) for g in grads.values()]).sum(0).sqrt()
+            if spec.clip is not None:   # torch.nn.utils.clip_grad_norm_ per client: a norm of norms
+                norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1)
+                                                             for g in grads.values()]), dim=0)
                 scale = (spec.clip / (norm + 1e-6)).clamp(max=1.0)
                 for g in grads.values():
                     g.mul_(scale.reshape(-1, *([1] * (g.ndim - 1))))

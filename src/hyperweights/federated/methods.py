@@ -120,8 +120,14 @@ class FederatedMethod:
         return {k: tuple(v.shape) for k, v in server.items()}
 
     def per_client(self, received: dict[str, Tensor], clients: int) -> dict[str, Tensor]:
-        """``received`` with a client dimension (broadcast arrays copied ``clients`` times)."""
-        return _stack(received, clients) if self.broadcast else received
+        """``received`` with a client dimension: broadcast arrays as read-only expanded views of one
+        copy (what trains is cloned by :func:`~.local.sgd`: ``C`` copies are made once, not twice).
+        The one copy has canonical strides, so that kernels (and their rounding) do not depend on
+        how the server produced its arrays: a resumed run ends bit-identical to an uninterrupted one."""
+        if not self.broadcast:
+            return received
+        return {k: v.detach().clone(memory_format=torch.contiguous_format).unsqueeze(0).expand(clients, *v.shape)
+                for k, v in received.items()}
 
     def aggregate(self, server: dict[str, Tensor], uploads: dict[str, Tensor], weights: Tensor,
                   client_ids: Tensor) -> dict[str, Tensor]:

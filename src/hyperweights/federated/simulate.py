@@ -26,7 +26,7 @@ from .local import batch_order, round_generator
 from .methods import FederatedMethod, payload_bytes
 from .partition import FederatedData
 
-__all__ = ["FederatedConfig", "fit", "evaluate", "sample_clients", "RUN_KIND"]
+__all__ = ["FederatedConfig", "fit", "run_round", "evaluate", "sample_clients", "RUN_KIND"]
 
 RUN_KIND = "federated.Run"
 
@@ -84,7 +84,8 @@ def train_clients(method: FederatedMethod, server: dict[str, Tensor], private: d
         uploads.append(up)
         privates.append(priv)
         losses.append(loss)
-    cat = lambda parts: {k: torch.cat([p[k] for p in parts]) for k in parts[0]}  # noqa: E731
+    # one group (all clients in one batched call) needs no copy
+    cat = lambda parts: parts[0] if len(parts) == 1 else {k: torch.cat([p[k] for p in parts]) for k in parts[0]}  # noqa: E731
     sent = received if method.broadcast else _slice(received, torch.arange(1))
     return cat(uploads), cat(privates), torch.cat(losses), sent
 
@@ -100,6 +101,35 @@ def evaluate(method: FederatedMethod, server: dict[str, Tensor], private: dict[s
         received = method.download(server, part)
         accs.append(method.evaluate(received, _slice(private, part), data.x_test[part], data.y_test[part]))
     return torch.cat(accs)
+
+
+def run_round(method: FederatedMethod, server: dict[str, Tensor], private: dict[str, Tensor],
+              data: FederatedData, config: FederatedConfig, server_round: int) -> tuple[dict[str, Tensor], dict]:
+    """One round of :func:`fit`: sample, train, screen, aggregate, evaluate.
+
+    ``private`` (every client's, ``{name: (num_clients, ...)}``) is updated in place; returns the
+    new server state and the round's history row (``seconds``: the round's wall time). A caller
+    that steps rounds itself (the Flower-overhead benchmark interleaves them with Flower's) gets
+    exactly :func:`fit`'s rounds.
+    """
+    tic = time.perf_counter()
+    ids = sample_clients(config.seed, server_round, data.num_clients, config.fraction)
+    uploads, new_private, loss, sent = train_clients(method, server, private, data, ids, config.seed,
+                                                     server_round, config.client_batch)
+    good = finite_clients(uploads, len(ids))   # a diverged client is left out, as on Flower
+    weights = data.counts[ids].sum(1).to(torch.float32)
+    if bool(good.all()):   # the usual case: no boolean-mask copy of every upload
+        server = method.aggregate(server, uploads, weights, ids)
+    elif bool(good.any()):
+        server = method.aggregate(server, _slice(uploads, good), weights[good], ids[good])
+    for k in private:
+        private[k][ids] = new_private[k]
+    accuracy = evaluate(method, server, private, data, config.client_batch)
+    down = {k: v.unsqueeze(0) for k, v in sent.items()} if method.broadcast else sent
+    return server, {"round": server_round, "clients": int(good.sum()), "rejected": int((~good).sum()), "dropped": 0,
+                    "train_loss": float(loss.mean()), "accuracy": float(accuracy.mean()),
+                    "bytes_up": payload_bytes(uploads), "bytes_down": payload_bytes(down),
+                    "seconds": time.perf_counter() - tic}
 
 
 def _save(path: Path, server, private, history, server_round, settings) -> None:
@@ -154,22 +184,8 @@ def fit(method: FederatedMethod, data: FederatedData, config: FederatedConfig) -
     start = time.perf_counter()
     bar = progress(total=config.rounds - done, desc=f"federated {method.name}", enabled=config.progress)
     for server_round in range(done + 1, config.rounds + 1):
-        tic = time.perf_counter()
-        ids = sample_clients(config.seed, server_round, data.num_clients, config.fraction)
-        uploads, new_private, loss, sent = train_clients(method, server, private, data, ids, config.seed,
-                                                         server_round, config.client_batch)
-        good = finite_clients(uploads, len(ids))   # a diverged client is left out, as on Flower
-        weights = data.counts[ids].sum(1).to(torch.float32)
-        if bool(good.any()):
-            server = method.aggregate(server, _slice(uploads, good), weights[good], ids[good])
-        for k in private:
-            private[k][ids] = new_private[k]
-        accuracy = evaluate(method, server, private, data, config.client_batch)
-        history.append({"round": server_round, "clients": int(good.sum()), "rejected": int((~good).sum()), "dropped": 0,
-                        "train_loss": float(loss.mean()), "accuracy": float(accuracy.mean()),
-                        "bytes_up": payload_bytes(uploads), "bytes_down": payload_bytes(
-                            {k: v.unsqueeze(0) for k, v in sent.items()} if method.broadcast else sent),
-                        "seconds": time.perf_counter() - tic})
+        server, row = run_round(method, server, private, data, config, server_round)
+        history.append(row)
         if path is not None and (config.checkpoint_every == 0 or server_round % max(config.checkpoint_every, 1) == 0):
             _save(path, server, private, history, server_round, settings)
         bar.update(1)
