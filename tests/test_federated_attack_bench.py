@@ -42,3 +42,17 @@ def test_smoke_run_writes_table_goals_and_grid(tmp_path, monkeypatch):
     assert [g["goal"].split(":")[0] for g in result["goals"]][0].startswith("IG recovers FedAvg")
     assert len(result["goals"]) == 5 and all(g["met"] is not None for g in result["goals"])
     assert (tmp_path / "federated_attack_smoke.png").stat().st_size > 1000
+
+
+def test_rows_and_tag_select_a_subset(tmp_path, monkeypatch):
+    monkeypatch.setenv("HYPERWEIGHTS_RESULTS", str(tmp_path))
+    parser = argparse.ArgumentParser()
+    attack.add_arguments(parser)
+    args = parser.parse_args(["--smoke", "--images", "1", "--ig-steps", "2", "--rows", "fedavg-ig-full",
+                              "--tag", "_fedavg"])
+    assert attack.main(args) == 0
+    result = json.loads((tmp_path / "federated_attack_smoke_fedavg.json").read_text())
+    assert [(r["method"], r["attack"], r["attacker"]) for r in result["table"]] == [("fedavg", "ig", "full")]
+    assert [g["goal"] for g in result["goals"]] == ["IG recovers FedAvg's images: PSNR >= 20 dB"]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--rows", "fedavg-ig-joint"])      # not a row of the study

@@ -197,6 +197,11 @@ ROWS = [("fedavg", "ig", "full"), ("hyperfl", "ig", "joint"), ("hyperfl", "ig", 
         ("hyperfl", "ig", "oracle"), ("fedavg", "dlg", "full"), ("hyperfl", "dlg", "recovered")]
 
 
+def _row_name(row: tuple[str, str, str]) -> str:
+    """``("hyperfl", "ig", "joint")`` -> ``"hyperfl-ig-joint"`` (the ``--rows`` names)."""
+    return "-".join(row)
+
+
 def _images(config: AttackConfig, seed: int) -> tuple[Tensor, Tensor]:
     """``config.images`` test images of distinct classes, drawn by ``seed``."""
     split = load_fashion_mnist() if config.dataset == "fashion" else load_mnist5k()
@@ -273,6 +278,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ig-steps", type=int, default=None)
     parser.add_argument("--dlg-steps", type=int, default=None)
     parser.add_argument("--dataset", choices=("fashion", "mnist5k"), default=None)
+    parser.add_argument("--rows", nargs="+", choices=[_row_name(r) for r in ROWS], default=None,
+                        help="attack only these (method-attack-attacker) rows; default all")
+    parser.add_argument("--tag", default="", help="suffix of the result file names")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
 
@@ -286,14 +294,16 @@ def main(args) -> int:
         value = getattr(args, field_name)
         if value is not None:
             setattr(config, field_name, tuple(value) if field_name == "seeds" else value)
-    name = "federated_attack_smoke" if args.smoke else "federated_attack"   # area: the first word
+    name = ("federated_attack_smoke" if args.smoke else "federated_attack") + getattr(args, "tag", "")
+    chosen = getattr(args, "rows", None)
+    rows = [r for r in ROWS if chosen is None or _row_name(r) in chosen]
     runs, originals = [], None
     tic = time.perf_counter()
-    with progress(total=len(config.seeds) * len(ROWS), desc="attacks") as bar:
+    with progress(total=len(config.seeds) * len(rows), desc="attacks") as bar:
         for seed in config.seeds:
             images, labels = _images(config, seed)
             originals = images if originals is None else originals
-            for method, attack, knowledge in ROWS:
+            for method, attack, knowledge in rows:
                 run = run_attack(method, images, labels, attack=attack, seed=seed, config=config,
                                  knowledge=knowledge if method == "hyperfl" else "joint", device=device)
                 runs.append({**run, "seed": seed})
