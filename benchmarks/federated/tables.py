@@ -8,12 +8,15 @@ from __future__ import annotations
 import statistics
 
 from benchmarks.tables import Context, goals_table, markdown_table
+from hyperweights.bench.goals import goal_status
 
 RUN = "federated/federated_s20x3.json"
 EIGHT = "federated/federated_r8.json"
 FLOWER = "federated/federated_flower.json"
 DEPLOY = "federated/federated_flower_deploy.json"
 ATTACK = "federated/federated_attack.json"
+#: the FedAvg-only attack at a longer budget (`--rows fedavg-ig-full --ig-steps 3000 --tag _fedavg_ig3000`)
+ATTACK_LONG = "federated/federated_attack_fedavg_ig3000.json"
 ATTACKERS = {"full": "knows the model", "joint": "joint (`v`, `fc2` guessed and optimised)",
              "recovered": "recovered (`v` read off the upload)",
              "oracle": "oracle (`v`, `fc2` handed over)"}
@@ -90,6 +93,20 @@ def federated_attack_goals(ctx: Context) -> str:
     return goals_table(ctx.load(ATTACK)["goals"])
 
 
+def federated_attack_long(ctx: Context) -> str:
+    """The FedAvg attack at the study's budget and at a longer one, with the goal's status."""
+    rows = []
+    for path in (ATTACK, ATTACK_LONG):
+        data = ctx.load(path)
+        fed = next(r for r in data["table"] if (r["method"], r["attack"]) == ("fedavg", "ig"))
+        target = next(g for g in data["goals"] if g["goal"].startswith("IG recovers FedAvg"))
+        rows.append({"IG steps": data["config"]["ig_steps"], "images": fed["images"],
+                     "PSNR (dB)": f"{fed['psnr']:.1f} ± {fed['psnr_std']:.1f}", "SSIM": f"{fed['ssim']:.3f}",
+                     "per-seed PSNR": ", ".join(f"{p:.1f}" for p in fed["per_seed_psnr"]),
+                     "PSNR >= 20 dB": goal_status(target)})
+    return markdown_table(rows)
+
+
 def headline(ctx: Context) -> str:
     rows = {r["method"]: r for r in ctx.load(RUN)["accuracy"]["runs"] if r["seed"] == 0}
     data = ctx.load(RUN)
@@ -110,4 +127,5 @@ def headline(ctx: Context) -> str:
 HEADLINE = ("federated learning (Flower)", "hyperweights.federated", "docs/federated.md", headline)
 TABLES: dict = {"federated-runs": federated_runs, "federated-goals": federated_goals, "federated-r8": federated_r8,
                 "federated-flower": federated_flower, "federated-flower-goals": federated_flower_goals,
-                "federated-attack": federated_attack, "federated-attack-goals": federated_attack_goals}
+                "federated-attack": federated_attack, "federated-attack-goals": federated_attack_goals,
+                "federated-attack-long": federated_attack_long}
