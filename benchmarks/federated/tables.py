@@ -12,6 +12,9 @@ from hyperweights.bench.goals import goal_status
 
 RUN = "federated/federated_s20x3.json"
 EIGHT = "federated/federated_r8.json"
+#: the issue's other two configurations, 1 seed, 3 methods, 12 rounds
+HUNDRED = "federated/federated_100x03.json"
+CLASSES2 = "federated/federated_classes2.json"
 FLOWER = "federated/federated_flower.json"
 DEPLOY = "federated/federated_flower_deploy.json"
 ATTACK = "federated/federated_attack.json"
@@ -57,6 +60,14 @@ def federated_goals(ctx: Context) -> str:
 
 def federated_r8(ctx: Context) -> str:
     return markdown_table(_rows(ctx.load(EIGHT)))
+
+
+def federated_other_configs(ctx: Context) -> str:
+    """100 clients at 30 % sampling (s = 20) and pFedHN's 2-classes split (20 clients)."""
+    rows = []
+    for label, path in (("s = 20, 100 clients, 30 % per round", HUNDRED), ("2 classes per client, 20 clients", CLASSES2)):
+        rows += [{"configuration": label, **row} for row in _rows(ctx.load(path))]
+    return markdown_table(rows)
 
 
 def federated_flower(ctx: Context) -> str:
@@ -126,6 +137,7 @@ def headline(ctx: Context) -> str:
 
 HEADLINE = ("federated learning (Flower)", "hyperweights.federated", "docs/federated.md", headline)
 TABLES: dict = {"federated-runs": federated_runs, "federated-goals": federated_goals, "federated-r8": federated_r8,
+                "federated-other-configs": federated_other_configs,
                 "federated-flower": federated_flower, "federated-flower-goals": federated_flower_goals,
                 "federated-attack": federated_attack, "federated-attack-goals": federated_attack_goals,
                 "federated-attack-long": federated_attack_long}
