@@ -12,9 +12,11 @@ from hyperweights.bench.goals import goal_status
 
 RUN = "federated/federated_s20x3.json"
 EIGHT = "federated/federated_r8.json"
-#: the issue's other two configurations, 1 seed, 3 methods, 12 rounds
+#: the issue's other two configurations, 3 seeds, 3 methods, 12 rounds
 HUNDRED = "federated/federated_100x03.json"
 CLASSES2 = "federated/federated_classes2.json"
+#: s = 20 at the paper's 5 local epochs, 15 rounds, 3 seeds, 3 methods
+EPOCHS5 = "federated/federated_s20e5.json"
 FLOWER = "federated/federated_flower.json"
 DEPLOY = "federated/federated_flower_deploy.json"
 ATTACK = "federated/federated_attack.json"
@@ -68,6 +70,18 @@ def federated_other_configs(ctx: Context) -> str:
     for label, path in (("s = 20, 100 clients, 30 % per round", HUNDRED), ("2 classes per client, 20 clients", CLASSES2)):
         rows += [{"configuration": label, **row} for row in _rows(ctx.load(path))]
     return markdown_table(rows)
+
+
+def federated_other_goals(ctx: Context) -> str:
+    return goals_table([g for path in (HUNDRED, CLASSES2) for g in ctx.load(path)["accuracy"]["goals"]])
+
+
+def federated_e5_runs(ctx: Context) -> str:
+    return markdown_table(_rows(ctx.load(EPOCHS5)))
+
+
+def federated_e5_goals(ctx: Context) -> str:
+    return goals_table(ctx.load(EPOCHS5)["accuracy"]["goals"])
 
 
 def federated_flower(ctx: Context) -> str:
@@ -137,7 +151,8 @@ def headline(ctx: Context) -> str:
 
 HEADLINE = ("federated learning (Flower)", "hyperweights.federated", "docs/federated.md", headline)
 TABLES: dict = {"federated-runs": federated_runs, "federated-goals": federated_goals, "federated-r8": federated_r8,
-                "federated-other-configs": federated_other_configs,
+                "federated-other-configs": federated_other_configs, "federated-other-goals": federated_other_goals,
+                "federated-e5-runs": federated_e5_runs, "federated-e5-goals": federated_e5_goals,
                 "federated-flower": federated_flower, "federated-flower-goals": federated_flower_goals,
                 "federated-attack": federated_attack, "federated-attack-goals": federated_attack_goals,
                 "federated-attack-long": federated_attack_long}
