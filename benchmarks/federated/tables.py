@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import statistics
 
+from benchmarks.federated.attack import _goals as attack_goals
 from benchmarks.tables import Context, goals_table, markdown_table
 from hyperweights.bench.goals import goal_status
 
@@ -20,8 +21,8 @@ EPOCHS5 = "federated/federated_s20e5.json"
 FLOWER = "federated/federated_flower.json"
 DEPLOY = "federated/federated_flower_deploy.json"
 ATTACK = "federated/federated_attack.json"
-#: the FedAvg-only attack at a longer budget (`--rows fedavg-ig-full --ig-steps 3000 --tag _fedavg_ig3000`)
-ATTACK_LONG = "federated/federated_attack_fedavg_ig3000.json"
+#: the attack at a longer budget, FedAvg's and HyperFL's rows run separately (`--rows ... --ig-steps 3000 --tag ...`)
+ATTACK_LONGER = ("federated/federated_attack_fedavg_ig3000.json", "federated/federated_attack_hyperfl_ig3000.json")
 ATTACKERS = {"full": "knows the model", "joint": "joint (`v`, `fc2` guessed and optimised)",
              "recovered": "recovered (`v` read off the upload)",
              "oracle": "oracle (`v`, `fc2` handed over)"}
@@ -118,25 +119,38 @@ def federated_attack_goals(ctx: Context) -> str:
     return goals_table(ctx.load(ATTACK)["goals"])
 
 
+def _attack_budgets(ctx: Context) -> dict[int, list[dict]]:
+    """IG steps -> the attack rows at that budget: the study's (every row) and the longer runs
+    (FedAvg and HyperFL measured by separate ``--rows`` runs on the same seeds and images)."""
+    study = ctx.load(ATTACK)
+    longer = [r for path in ATTACK_LONGER for r in ctx.load(path)["table"]]
+    return {study["config"]["ig_steps"]: study["table"], ctx.load(ATTACK_LONGER[0])["config"]["ig_steps"]: longer}
+
+
 def federated_attack_long(ctx: Context) -> str:
-    """The FedAvg attack at the study's budget and at a longer one, with the goal's status."""
+    """Inverting Gradients on FedAvg and HyperFL at the study's budget and at a longer one."""
     rows = []
-    for path in (ATTACK, ATTACK_LONG):
-        data = ctx.load(path)
-        fed = next(r for r in data["table"] if (r["method"], r["attack"]) == ("fedavg", "ig"))
-        target = next(g for g in data["goals"] if g["goal"].startswith("IG recovers FedAvg"))
-        rows.append({"IG steps": data["config"]["ig_steps"], "images": fed["images"],
-                     "PSNR (dB)": f"{fed['psnr']:.1f} ± {fed['psnr_std']:.1f}", "SSIM": f"{fed['ssim']:.3f}",
-                     "per-seed PSNR": ", ".join(f"{p:.1f}" for p in fed["per_seed_psnr"]),
-                     "PSNR >= 20 dB": goal_status(target)})
+    for steps, table in _attack_budgets(ctx).items():
+        rows += [{"IG steps": steps, "method": {"fedavg": "FedAvg", "hyperfl": "HyperFL"}[r["method"]],
+                  "attacker": ATTACKERS[r["attacker"]], "images": r["images"],
+                  "PSNR (dB)": f"{r['psnr']:.1f} ± {r['psnr_std']:.1f}", "SSIM": f"{r['ssim']:.3f}",
+                  "per-seed PSNR": ", ".join(f"{p:.1f}" for p in r["per_seed_psnr"])}
+                 for r in table if r["attack"] == "ig" and r["attacker"] in ("full", "joint", "recovered")]
     return markdown_table(rows)
+
+
+def federated_attack_long_goals(ctx: Context) -> str:
+    """The study's goals (its own rule) at the longer budget."""
+    steps, table = list(_attack_budgets(ctx).items())[-1]
+    return goals_table([{**g, "goal": f"{steps} IG steps: {g['goal']}"} for g in attack_goals(table)])
 
 
 def headline(ctx: Context) -> str:
     rows = {r["method"]: r for r in ctx.load(RUN)["accuracy"]["runs"] if r["seed"] == 0}
     data = ctx.load(RUN)
     mean = lambda m: statistics.mean(r["accuracy"] for r in data["accuracy"]["runs"] if r["method"] == m)  # noqa: E731
-    attack = {(r["method"], r["attack"], r["attacker"]): r["psnr"] for r in ctx.load(ATTACK)["table"]}
+    steps, table = list(_attack_budgets(ctx).items())[-1]
+    attack = {(r["method"], r["attack"], r["attacker"]): r["psnr"] for r in table}
     ratio = rows["hyperfl"]["bytes_up"] / rows["hyperfl_chunked"]["bytes_up"]
     sim = ctx.load(FLOWER)["flower"]["simulation"]
     return (f"HyperFL / pFedHN / FedAvg / Local in process and on Flower (simulation and loopback "
@@ -144,7 +158,7 @@ def headline(ctx: Context) -> str:
             f"{sim['clients']} clients); Fashion-MNIST, 20 clients, {data['sizes']['rounds']} rounds, "
             f"{len(data['sizes']['seeds'])} seeds: HyperFL {mean('hyperfl'):.1f} % vs FedAvg {mean('fedavg'):.1f} % "
             f"and Local {mean('local'):.1f} %; chunked head uploads **{ratio:.0f}×** less than the reference "
-            f"design; Inverting Gradients {attack[('fedavg', 'ig', 'full')]:.1f} dB on FedAvg vs "
+            f"design; Inverting Gradients ({steps:,} steps) {attack[('fedavg', 'ig', 'full')]:.1f} dB on FedAvg vs "
             f"{attack[('hyperfl', 'ig', 'joint')]:.1f} dB on HyperFL ({attack[('hyperfl', 'ig', 'recovered')]:.1f}"
             f" dB once the embedding is read off the upload)")
 
@@ -155,4 +169,5 @@ TABLES: dict = {"federated-runs": federated_runs, "federated-goals": federated_g
                 "federated-e5-runs": federated_e5_runs, "federated-e5-goals": federated_e5_goals,
                 "federated-flower": federated_flower, "federated-flower-goals": federated_flower_goals,
                 "federated-attack": federated_attack, "federated-attack-goals": federated_attack_goals,
-                "federated-attack-long": federated_attack_long}
+                "federated-attack-long": federated_attack_long,
+                "federated-attack-long-goals": federated_attack_long_goals}
