@@ -147,7 +147,7 @@ def federated_attack_long_goals(ctx: Context) -> str:
 
 def headline(ctx: Context) -> str:
     rows = {r["method"]: r for r in ctx.load(RUN)["accuracy"]["runs"] if r["seed"] == 0}
-    data = ctx.load(RUN)
+    data = ctx.load(EPOCHS5)
     mean = lambda m: statistics.mean(r["accuracy"] for r in data["accuracy"]["runs"] if r["method"] == m)  # noqa: E731
     steps, table = list(_attack_budgets(ctx).items())[-1]
     attack = {(r["method"], r["attack"], r["attacker"]): r["psnr"] for r in table}
@@ -155,7 +155,8 @@ def headline(ctx: Context) -> str:
     sim = ctx.load(FLOWER)["flower"]["simulation"]
     return (f"HyperFL / pFedHN / FedAvg / Local in process and on Flower (simulation and loopback "
             f"deployment tested; simulation {sim['ratio']:.2f}x the in-process loop's time per round at "
-            f"{sim['clients']} clients); Fashion-MNIST, 20 clients, {data['sizes']['rounds']} rounds, "
+            f"{sim['clients']} clients); Fashion-MNIST, 20 clients, {data['sizes']['rounds']} rounds of 1 + "
+            f"{data['sizes']['epochs']} local epochs, "
             f"{len(data['sizes']['seeds'])} seeds: HyperFL {mean('hyperfl'):.1f} % vs FedAvg {mean('fedavg'):.1f} % "
             f"and Local {mean('local'):.1f} %; chunked head uploads **{ratio:.0f}×** less than the reference "
             f"design; Inverting Gradients ({steps:,} steps) {attack[('fedavg', 'ig', 'full')]:.1f} dB on FedAvg vs "
