@@ -129,7 +129,7 @@ def upload_simulator(method: FederatedMethod, received: dict[str, Tensor], order
         >>> from hyperweights.federated import FedAvg, Schedule
         >>> m = FedAvg(schedule=Schedule(epochs=1, head_epochs=1, batch_size=2))
         >>> update = upload_simulator(m, m.init_server(), torch.tensor([[[0, 1], [1, 0]]]))
-        >>> x, y = torch.rand(1, 2, 784), torch.eye(10)[[[3, 5]]]
+        >>> x, y = torch.rand(1, 2, 784), torch.eye(10)[torch.tensor([[3, 5]])]
         >>> update(x, y, [])["fc2.bias"].shape
         torch.Size([1, 10])
     """
