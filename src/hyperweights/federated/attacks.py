@@ -44,7 +44,7 @@ from .._checks import check_int, check_real, describe
 
 __all__ = ["Reconstruction", "cosine_gradient_distance", "deep_leakage", "infer_labels",
            "inverting_gradients", "l2_gradient_distance", "per_example_gradients",
-           "reconstruction_quality", "total_variation"]
+           "reconstruction_quality", "signed_adam", "total_variation"]
 
 #: ``gradient(x (N, *shape), y (N, C), unknowns) -> {name: (N, ...)}``
 GradientFn = Callable[[Tensor, Tensor, Sequence[Tensor]], Mapping[str, Tensor]]
@@ -224,10 +224,13 @@ def _check_attack(gradient, observed, shape, num_classes, labels, unknowns, boun
     check_real(lr, "lr", "the attack", positive=True)
     if labels is not None:
         labels = torch.as_tensor(labels)
-        if labels.dtype not in (torch.int32, torch.int64) or labels.shape != (n,) or \
-                (n and (int(labels.min()) < 0 or int(labels.max()) >= num_classes)):
-            raise ValueError(f"labels must be {n} class ids in 0..{num_classes - 1} (one per observed "
-                             f"gradient), got {describe(labels)}")
+        per_client = tuple(labels.shape[1:])         # several images per client: shape (B, ...)
+        if labels.dtype not in (torch.int32, torch.int64) or labels.ndim < 1 or labels.shape[0] != n or \
+                per_client != tuple(shape[:len(per_client)]) or len(per_client) >= len(shape) or \
+                (labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes)):
+            raise ValueError(f"labels must be {n} class ids in 0..{num_classes - 1}: (N={n},) for one image per "
+                             f"observed client, or (N, B) when shape is (B, *image), got {describe(labels)} "
+                             f"for shape {tuple(shape)}")
     for u in unknowns:
         if not isinstance(u, Tensor) or u.ndim < 1 or u.shape[0] != n:
             raise ValueError(f"every unknown must be a tensor (N={n}, ...), one slice per image, got {describe(u)}")
@@ -264,18 +267,21 @@ def inverting_gradients(gradient: GradientFn, observed: Mapping[str, Tensor], sh
                         optimize_unknowns: bool | Sequence[bool] = True, unknowns_lr: float | None = None,
                         bounds: tuple[float, float] = (0.0, 1.0),
                         generator: torch.Generator | None = None) -> Reconstruction:
-    """Inverting Gradients (Geiping et al. 2020) on ``N`` images at once.
+    """Inverting Gradients (Geiping et al. 2020) on ``N`` clients at once (one image each, or
+    ``B`` each when ``shape`` is ``(B, *image)``).
 
-    Minimises ``1 - cos(gradient(x', y, u'), observed) + tv_weight * TV(x')`` per image with Adam
-    on the signed gradient, the learning rate divided by 10 at 3/8, 5/8 and 7/8 of ``steps``, and
-    ``x'`` clamped to ``bounds`` after every step.
+    Minimises ``1 - cos(gradient(x', y, u'), observed) + tv_weight * TV(x')`` per client with
+    :func:`signed_adam` (Adam on the signed gradient, the learning rate divided by 10 at 3/8, 5/8
+    and 7/8 of ``steps``, ``x'`` clamped to ``bounds`` after every step); TV is the mean over a
+    client's images. ``observed`` may be anything the client sends that ``gradient`` models: a
+    gradient, or the parameter change of several local steps (:mod:`~.multistep`).
 
     Args:
         gradient: the attacker's model of what the client sends (see :func:`per_example_gradients`).
-        observed: the sent per-image gradients ``{name: (N, ...)}``.
-        shape: one image's shape, e.g. ``(1, 28, 28)``.
+        observed: what each client sent ``{name: (N, ...)}``.
+        shape: one image's shape, e.g. ``(1, 28, 28)``, or ``(B, 1, 28, 28)`` for ``B`` per client.
         labels: ``(N,)`` the class of each image (known, or :func:`infer_labels` of the sent
-            gradient).
+            gradient); ``(N, B)`` with ``B`` images per client.
         num_classes: ``C``.
         steps, lr, tv_weight: the optimisation (Geiping et al.: Adam, lr 0.1).
         unknowns: starting guesses ``(N, ...)`` of client state the attacker does not know.
@@ -317,32 +323,66 @@ def inverting_gradients(gradient: GradientFn, observed: Mapping[str, Tensor], sh
     x, guesses = _start(n, shape, bounds, unknowns, optimize_unknowns, generator, ref.device, ref.dtype)
     y = F.one_hot(labels.to(ref.device), num_classes).to(ref.dtype)
     _check_keys(gradient(x.detach(), y, [g.detach() for g in guesses]), observed)
-    others = [g for g in guesses if g.requires_grad]
-    trained = [x, *others]
-    groups = [{"params": [x]}] + ([{"params": others, "lr": check_real(
-        unknowns_lr if unknowns_lr is not None else lr, "unknowns_lr", "inverting_gradients", positive=True)}]
+    image = tuple(shape[labels.ndim - 1:])           # one image's shape; the rest: images per client
+    use_tv = tv_weight > 0 and len(image) == 3
+
+    def objective() -> Tensor:
+        distance = cosine_gradient_distance(gradient(x, y, guesses), observed)
+        if not use_tv:
+            return distance
+        return distance + tv_weight * total_variation(x.reshape(-1, *image)).reshape(n, -1).mean(1)
+
+    history = signed_adam(objective, x, [g for g in guesses if g.requires_grad], steps=steps, lr=lr,
+                          unknowns_lr=unknowns_lr, bounds=bounds)
+    with torch.no_grad():
+        final = cosine_gradient_distance(gradient(x, y, guesses), observed)
+    return Reconstruction(x.detach(), labels, final.detach(), [g.detach() for g in guesses], history)
+
+
+def signed_adam(objective: Callable[[], Tensor], x: Tensor, others: Sequence[Tensor] = (), *, steps: int,
+                lr: float = 0.1, unknowns_lr: float | None = None,
+                bounds: tuple[float, float] = (0.0, 1.0)) -> list[float]:
+    """Geiping et al.'s optimiser, in place on the dummy images ``x`` and the optimised unknowns
+    ``others``: Adam on the signed gradient of ``objective().sum()``, the learning rate divided by
+    10 at 3/8, 5/8 and 7/8 of ``steps``, ``x`` clamped to ``bounds`` after every step. Every
+    attack that matches what a client sends (:func:`inverting_gradients`, whatever its
+    ``gradient`` simulates) runs this one loop.
+
+    Args:
+        objective: ``() -> (N,)`` one value per client (independent: their sum optimises each).
+        x: the dummy images (a leaf that requires grad); ``others``: the unknowns optimised too.
+        steps, lr: the schedule; ``unknowns_lr``: the unknowns' learning rate (default ``lr``).
+        bounds: the data range ``x`` is kept in.
+
+    Returns:
+        the mean objective every ``steps // 20`` steps (and at the last).
+
+    Example:
+        >>> x = torch.zeros(2, 3, requires_grad=True)
+        >>> history = signed_adam(lambda: (x - 0.5).pow(2).sum(1), x, steps=40)
+        >>> bool((x - 0.5).abs().max() < 0.05), len(history)
+        (True, 21)
+    """
+    groups = [{"params": [x]}] + ([{"params": list(others), "lr": check_real(
+        unknowns_lr if unknowns_lr is not None else lr, "unknowns_lr", "the attack", positive=True)}]
         if others else [])
     optimizer = torch.optim.Adam(groups, lr=lr)
     schedule = torch.optim.lr_scheduler.MultiStepLR(
         optimizer, milestones=[steps * 3 // 8, steps * 5 // 8, steps * 7 // 8], gamma=0.1)
     history, every = [], max(1, steps // 20)
-    use_tv = tv_weight > 0 and x.ndim == 4
     for step in range(steps):
         optimizer.zero_grad(set_to_none=True)
-        distance = cosine_gradient_distance(gradient(x, y, guesses), observed)
-        objective = distance + tv_weight * total_variation(x) if use_tv else distance
-        objective.sum().backward()             # images independent: the sum optimises each
-        for t in trained:                      # Geiping et al.'s signed gradient
+        value = objective()
+        value.sum().backward()                 # images independent: the sum optimises each
+        for t in (x, *others):                 # Geiping et al.'s signed gradient
             t.grad.sign_()
         optimizer.step()
         schedule.step()
         with torch.no_grad():
             x.clamp_(*bounds)
         if step % every == 0 or step == steps - 1:
-            history.append(float(objective.detach().mean()))
-    with torch.no_grad():
-        final = cosine_gradient_distance(gradient(x, y, guesses), observed)
-    return Reconstruction(x.detach(), labels, final.detach(), [g.detach() for g in guesses], history)
+            history.append(float(value.detach().mean()))
+    return history
 
 
 def deep_leakage(gradient: GradientFn, observed: Mapping[str, Tensor], shape: Sequence[int], *,
