@@ -70,3 +70,15 @@ def test_bench_federated_heads_part(tmp_path, monkeypatch):
     # the per-tensor head steps each tensor along its own gradient; the core chunked head does not
     assert diagnosis["hyperfl"]["tensors"]["fc1.weight"]["cosine"] > diagnosis["hyperfl_chunked_core"]["tensors"]["fc1.weight"]["cosine"]
     assert [r["method"] for r in heads["sweep"]["runs"]] == ["chunked_lr0.1"]
+
+
+def test_compact_head_goal_counts_the_seeds():
+    from benchmarks.federated.bench import _goals
+    runs = [_run("hyperfl", 0, 40.0, 1000), _run("hyperfl_chunked", 0, 45.0, 50),
+            _run("hyperfl", 1, 50.0, 1000), _run("hyperfl_chunked", 1, 46.0, 50)]
+    goals = {g["goal"].split(": ", 1)[1]: g for g in _goals(runs, {"dataset": "mnist5k", "rounds": 2})}
+    upload = goals["hyperfl_chunked uploads >= 10x less than the per-tensor reference"]
+    assert upload["met"] is True and upload["measured"] == 20.0
+    accuracy = next(g for k, g in goals.items() if k.startswith("hyperfl_chunked accuracy"))
+    # gaps -5 and +4: met on the mean (-0.5), at one seed of two
+    assert accuracy["met"] is True and accuracy["measured"] == -0.5 and (accuracy["seeds_met"], accuracy["seeds"]) == (1, 2)

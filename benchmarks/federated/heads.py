@@ -41,10 +41,12 @@ CORE_DEFAULTS = {
 
 
 def variant(head: str, head_options: dict, lr: float, init: str = "target_stats", feature_scale: float | None = None,
-            ) -> tuple[str, dict]:
-    """A HyperFL grid entry: the head, the local SGD lr, and the hypernetwork's init / feature scale."""
+            hidden: tuple[int, ...] | None = None) -> tuple[str, dict]:
+    """A HyperFL grid entry: the head, the local SGD lr, the hypernetwork's init / feature scale
+    and (if given) its trunk's hidden widths."""
     hnet = {"init": init, **({} if feature_scale is None else {"feature_scale": feature_scale})}
-    return "hyperfl", {"head": head, "head_options": head_options, "hnet_options": hnet, "schedule": {"lr": lr}}
+    trunk = {} if hidden is None else {"hidden": list(hidden)}
+    return "hyperfl", {"head": head, "head_options": head_options, "hnet_options": hnet, "schedule": {"lr": lr}, **trunk}
 
 
 _CHUNK, _CHUNK_WIDE, _RANK = {"chunk_size": 2048}, {"chunk_size": 2048, "embedding_dim": 256}, {"rank": 4}
@@ -59,6 +61,10 @@ SWEEP = {
     **{f"lowrank_hyperfan_fs1_lr{lr}": variant("LowRankHead", _RANK, lr, "hyperfan_in", 1.0)
        for lr in (0.001, 0.002, 0.004)},
     "pertensor_hyperfan_fs1_lr0.002": variant("PerTensorHead", {}, 0.002, "hyperfan_in", 1.0),
+    "lowrank_fs1_lr0.002": variant("LowRankHead", _RANK, 0.002, "target_stats", 1.0),
+    **{f"lowrank_r6_hyperfan_fs1_lr{lr}": variant("LowRankHead", {"rank": 6}, lr, "hyperfan_in", 1.0)
+       for lr in (0.001, 0.002)},
+    "lowrank_r12_trunk64_hyperfan_fs1_lr0.002": variant("LowRankHead", {"rank": 12}, 0.002, "hyperfan_in", 1.0, (64,)),
 }
 
 
@@ -67,16 +73,18 @@ def _loss_of_weights(method, weights, head, x, y):
     return F.cross_entropy(functional_call(method.target, params, (x,)), y)
 
 
-def diagnose(x, y, grid: dict, seed: int = 0, lr: float = 0.02, cnn: dict | None = None) -> dict:
+def diagnose(x, y, grid: dict, seed: int = 0, default_lr: float = 0.02, cnn: dict | None = None) -> dict:
     """Measure every HyperFL entry of ``grid`` (name -> ``(method, options)``) on one minibatch
-    ``x: (B, 784)``, ``y: (B,)``; returns ``{name: {...}}`` (see the module docstring). ``gain``
-    is measured at one ``lr`` for all (a head trained at another lr scales it by its ratio)."""
+    ``x: (B, 784)``, ``y: (B,)``; returns ``{name: {...}}`` (see the module docstring). Each entry
+    steps at its own schedule lr (``default_lr`` if it sets none); ``effective_lr = gain * lr`` is
+    the lr a plain network would need for the same first-order loss decrease."""
     torch_init = {k: v.detach() for k, v in build_method("fedavg", seed=seed, cnn=cnn).target.named_parameters()}
     out = {}
     for name, (method_name, options) in grid.items():
-        options = {k: v for k, v in options.items() if k != "schedule"}
         if method_name != "hyperfl":
             continue
+        lr = options.get("schedule", {}).get("lr", default_lr)   # the entry's own local lr
+        options = {k: v for k, v in options.items() if k != "schedule"}
         method = build_method(method_name, seed=seed, cnn=cnn, **options)
         server = {k: v.detach().clone().requires_grad_(True) for k, v in method.init_server().items()}
         private = method.init_clients(torch.tensor([0]), 20)
@@ -96,13 +104,15 @@ def diagnose(x, y, grid: dict, seed: int = 0, lr: float = 0.02, cnn: dict | None
             tensors[k] = {"std": w.detach().std().item(), "torch_std": torch_init[k].std().item(),
                           "mean": w.detach().mean().item(), "grad": g_w[k].norm().item(),
                           "gain": (-(g_w[k] * delta).sum() / (lr * g_w[k].pow(2).sum())).item(),
+                          "effective_lr": (-(g_w[k] * delta).sum() / g_w[k].pow(2).sum()).item(),
                           "cosine": F.cosine_similarity(-g_w[k].flatten(), delta.flatten(), dim=0).item(),
                           "step_over_plain": (delta.norm() / (lr * g_w[k].norm())).item()}
         total_w = sum(g.pow(2).sum() for g in g_w.values())
         total_gain = -sum((g_w[k] * (stepped[k] - weights[k].detach())).sum() for k in g_w) / (lr * total_w)
         row = {"tensors": tensors, "hnet_grad_norm": torch.sqrt(sum(g.pow(2).sum() for g in g_phi.values())).item(),
                "hnet_grad_norms": {k: g.norm().item() for k, g in g_phi.items()},
-               "gain_all": total_gain.item(), "upload_scalars": sum(v.numel() for v in server.values())}
+               "gain_all": total_gain.item(), "effective_lr_all": lr * total_gain.item(), "lr": lr,
+               "upload_scalars": sum(v.numel() for v in server.values())}
         hnet = method.hnet
         if hnet.head.tokens is not None:
             with torch.no_grad():
@@ -130,11 +140,11 @@ def sweep(args, sizes, device, accuracy, write) -> dict:
     batch = min(50, sizes["train"])
     grid = {**{f"{k}_core": v for k, v in CORE_DEFAULTS.items()},
             **{k: v for k, v in METHOD_GRID.items() if v[0] == "hyperfl"}}
-    lrs = {name: entry[1].get("schedule", {}).get("lr", 0.02) for name, entry in grid.items()}
-    result = {"diagnosis": {name: {**row, "lr": lrs[name]} for name, row in
-                            diagnose(data.x_train[0, :batch], data.y_train[0, :batch], grid, cnn=sizes["cnn"]).items()}}
+    result = {"diagnosis": diagnose(data.x_train[0, :batch], data.y_train[0, :batch], grid, cnn=sizes["cnn"])}
     write(result)
     variants = {name: SWEEP[name] for name in args.head_variants}
+    if not variants:
+        return result
     runs = accuracy(argparse.Namespace(**{**vars(args), "methods": list(variants)}), sizes, device, grid=variants,
                     on_run=lambda part: write({**result, "sweep": part}))
     result["sweep"] = {**runs, "grid": {k: list(v) for k, v in variants.items()}}
