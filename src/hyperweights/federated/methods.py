@@ -253,6 +253,8 @@ class HyperFL(FederatedMethod):
         head: a registered head's name: ``"PerTensorHead"`` (the paper's design: one linear head
             per generated tensor), ``"ChunkedHead"``, ``"LowRankHead"``.
         head_options: keyword arguments of the head (e.g. ``{"rank": 4}``).
+        hnet_options: keyword arguments of the :class:`~hyperweights.HyperNetwork` (``init``,
+            ``feature_scale``); default the core's.
 
     Example:
         >>> import torch
@@ -270,13 +272,17 @@ class HyperFL(FederatedMethod):
     generate = EXTRACTOR
 
     def __init__(self, *, embedding_dim: int = 64, hidden: tuple[int, ...] = (128,), head: str = "PerTensorHead",
-                 head_options: dict | None = None, **kwargs):
+                 head_options: dict | None = None, hnet_options: dict | None = None, **kwargs):
         self.embedding_dim, self.hidden = embedding_dim, tuple(hidden)
         self.head_name, self.head_options = head, dict(head_options or {})
+        self.hnet_options = dict(hnet_options or {})
+        unknown = sorted(set(self.hnet_options) - {"init", "feature_scale"})
+        if unknown:
+            raise ValueError(f"HyperFL's hnet_options takes 'init' and 'feature_scale', got {unknown}")
         super().__init__(**kwargs)
         self.hnet = _seeded(self.seed + 1, lambda: HyperNetwork(
             self.target, generate=self.generate, condition=TaskEmbedding(1, embedding_dim),
-            trunk=MLP(self.hidden), head=create_head(head, **self.head_options)))
+            trunk=MLP(self.hidden), head=create_head(head, **self.head_options), **self.hnet_options))
         self.generator = _CodeToWeights(self.hnet)
 
     def init_server(self):
