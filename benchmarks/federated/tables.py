@@ -23,6 +23,11 @@ DEPLOY = "federated/federated_flower_deploy.json"
 ATTACK = "federated/federated_attack.json"
 #: the attack at a longer budget, FedAvg's and HyperFL's rows run separately (`--rows ... --ig-steps 3000 --tag ...`)
 ATTACK_LONGER = ("federated/federated_attack_fedavg_ig3000.json", "federated/federated_attack_hyperfl_ig3000.json")
+#: the multi-step study (what a live run's clients upload) and its FedAvg-only longer budget
+MULTISTEP = "federated/federated_attack_multistep.json"
+MULTISTEP_FEDAVG = "federated/federated_attack_multistep_fedavg_ig600.json"
+#: the compact heads at their chosen settings against the per-tensor reference (the communication goal)
+HEADS = "federated/federated_s20_heads.json"
 ATTACKERS = {"full": "knows the model", "joint": "joint (`v`, `fc2` guessed and optimised)",
              "recovered": "recovered (`v` read off the upload)",
              "oracle": "oracle (`v`, `fc2` handed over)"}
@@ -145,13 +150,51 @@ def federated_attack_long_goals(ctx: Context) -> str:
     return goals_table([{**g, "goal": f"{steps} IG steps: {g['goal']}"} for g in attack_goals(table)])
 
 
+def _multistep_rows(data: dict, *, method: bool = True) -> list[dict]:
+    rows = []
+    for r in data["table"]:
+        row = {"state": r["state"]}
+        if method:
+            row.update({"method": {"fedavg": "FedAvg", "hyperfl": "HyperFL"}[r["method"]],
+                        "attacker": ATTACKERS[r["attacker"]]})
+        row.update({"IG steps": data["config"]["ig_steps"], "PSNR (dB)": f"{r['psnr']:.1f} ± {r['psnr_std']:.1f}",
+                    "SSIM": f"{r['ssim']:.3f}", "per-seed PSNR": ", ".join(f"{p:.1f}" for p in r["per_seed_psnr"])})
+        rows.append(row)
+    return rows
+
+
+def federated_attack_multistep(ctx: Context) -> str:
+    return markdown_table(_multistep_rows(ctx.load(MULTISTEP)))
+
+
+def federated_attack_multistep_goals(ctx: Context) -> str:
+    return goals_table(ctx.load(MULTISTEP)["goals"])
+
+
+def federated_attack_multistep_fedavg(ctx: Context) -> str:
+    data = ctx.load(MULTISTEP_FEDAVG)
+    status = {g["goal"].split("]")[0].strip("["): goal_status(g) for g in data["goals"]}
+    return markdown_table([{**row, "PSNR >= 20 dB": status[row["state"]]}
+                           for row in _multistep_rows(data, method=False)])
+
+
+def federated_heads(ctx: Context) -> str:
+    return markdown_table(_rows(ctx.load(HEADS)))
+
+
+def federated_heads_goals(ctx: Context) -> str:
+    return goals_table(ctx.load(HEADS)["accuracy"]["goals"])
+
+
 def headline(ctx: Context) -> str:
-    rows = {r["method"]: r for r in ctx.load(RUN)["accuracy"]["runs"] if r["seed"] == 0}
     data = ctx.load(EPOCHS5)
     mean = lambda m: statistics.mean(r["accuracy"] for r in data["accuracy"]["runs"] if r["method"] == m)  # noqa: E731
     steps, table = list(_attack_budgets(ctx).items())[-1]
     attack = {(r["method"], r["attack"], r["attacker"]): r["psnr"] for r in table}
-    ratio = rows["hyperfl"]["bytes_up"] / rows["hyperfl_chunked"]["bytes_up"]
+    heads = ctx.load(HEADS)["accuracy"]["runs"]
+    first = {r["method"]: r for r in heads if r["seed"] == 0}
+    ratio = first["hyperfl"]["bytes_up"] / first["hyperfl_chunked"]["bytes_up"]
+    head_mean = lambda m: statistics.mean(r["accuracy"] for r in heads if r["method"] == m)  # noqa: E731
     sim = ctx.load(FLOWER)["flower"]["simulation"]
     return (f"HyperFL / pFedHN / FedAvg / Local in process and on Flower (simulation and loopback "
             f"deployment tested; simulation {sim['ratio']:.2f}x the in-process loop's time per round at "
@@ -159,7 +202,7 @@ def headline(ctx: Context) -> str:
             f"{data['sizes']['epochs']} local epochs, "
             f"{len(data['sizes']['seeds'])} seeds: HyperFL {mean('hyperfl'):.1f} % vs FedAvg {mean('fedavg'):.1f} % "
             f"and Local {mean('local'):.1f} %; chunked head uploads **{ratio:.0f}×** less than the reference "
-            f"design; Inverting Gradients ({steps:,} steps) {attack[('fedavg', 'ig', 'full')]:.1f} dB on FedAvg vs "
+            f"design at {head_mean('hyperfl_chunked'):.1f} % vs its {head_mean('hyperfl'):.1f} % (12 rounds of 1 + 1); Inverting Gradients ({steps:,} steps) {attack[('fedavg', 'ig', 'full')]:.1f} dB on FedAvg vs "
             f"{attack[('hyperfl', 'ig', 'joint')]:.1f} dB on HyperFL ({attack[('hyperfl', 'ig', 'recovered')]:.1f}"
             f" dB once the embedding is read off the upload)")
 
@@ -171,4 +214,8 @@ TABLES: dict = {"federated-runs": federated_runs, "federated-goals": federated_g
                 "federated-flower": federated_flower, "federated-flower-goals": federated_flower_goals,
                 "federated-attack": federated_attack, "federated-attack-goals": federated_attack_goals,
                 "federated-attack-long": federated_attack_long,
-                "federated-attack-long-goals": federated_attack_long_goals}
+                "federated-attack-long-goals": federated_attack_long_goals,
+                "federated-attack-multistep": federated_attack_multistep,
+                "federated-attack-multistep-goals": federated_attack_multistep_goals,
+                "federated-attack-multistep-fedavg": federated_attack_multistep_fedavg,
+                "federated-heads": federated_heads, "federated-heads-goals": federated_heads_goals}
