@@ -33,7 +33,6 @@ import torch
 from torch import Tensor
 
 from hyperweights.bench import markdown_table, write_results
-from hyperweights.bench.goals import goal
 from hyperweights.bench.progress import progress
 from hyperweights.bench.report import result_path
 from hyperweights.data import load_fashion_mnist, load_mnist5k
@@ -42,7 +41,7 @@ from hyperweights.federated.attacks import inverting_gradients, reconstruction_q
 from hyperweights.federated.local import batch_order, round_generator
 from hyperweights.federated.multistep import observed_update, upload_simulator
 
-from .attack import CLASSES, MULTISTEP_ROWS, SHAPE, _client_state, _plot, recover_embedding
+from .attack import CLASSES, MULTISTEP_ROWS, SHAPE, _client_state, _plot, attack_goals, recover_embedding
 
 __all__ = ["MultistepConfig", "ROWS", "attack_live_clients", "live_upload", "run"]
 
@@ -164,26 +163,11 @@ def _summary(runs: list[dict]) -> list[dict]:
 
 
 def _goals(table: list[dict]) -> list[dict]:
-    """The single-gradient study's goals, per server state: FedAvg recoverable (>= 20 dB), HyperFL
-    not (<= 12 dB), the gap >= 10 dB at every seed, for the ``joint`` and ``recovered`` attackers."""
-    row = {(r["state"], r["method"], r["attacker"]): r for r in table}
-    goals = []
-    for state in STATES:
-        fed = row.get((state, "fedavg", "full"))
-        if fed is None:
-            continue
-        goals.append(goal(f"[{state}] IG recovers FedAvg's images from the multi-step upload: PSNR >= 20 dB",
-                          fed["psnr"], 20, at_most=False, per_seed=fed["per_seed_psnr"], unit=" dB"))
-        for attacker in ("joint", "recovered"):
-            hyp = row.get((state, "hyperfl", attacker))
-            if hyp is None:
-                continue
-            gap = [round(a - b, 2) for a, b in zip(fed["per_seed_psnr"], hyp["per_seed_psnr"])]
-            goals += [goal(f"[{state}] IG fails on HyperFL's upload ({attacker} attacker): PSNR <= 12 dB",
-                           hyp["psnr"], 12, per_seed=hyp["per_seed_psnr"], unit=" dB"),
-                      goal(f"[{state}] FedAvg's PSNR - HyperFL's ({attacker} attacker) >= 10 dB",
-                           round(sum(gap) / len(gap), 2), 10, at_most=False, per_seed=gap, unit=" dB")]
-    return goals
+    """The single-gradient study's goals (:func:`~benchmarks.federated.attack.attack_goals`), per
+    server state."""
+    return [g for state in STATES
+            for g in attack_goals([r for r in table if r["state"] == state], label=f"[{state}] ",
+                                  source=" from the multi-step upload", target="HyperFL's upload")]
 
 
 def run(config: MultistepConfig, rows, name: str, device: torch.device, threads: int) -> int:

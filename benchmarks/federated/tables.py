@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import statistics
 
-from benchmarks.federated.attack import _goals as attack_goals
+from benchmarks.federated.attack import attack_goals
 from benchmarks.tables import Context, goals_table, markdown_table
 from hyperweights.bench.goals import goal_status
 
